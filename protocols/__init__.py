@@ -1,0 +1,1 @@
+"""Wire protocol: the .proto files and their generated, committed stubs."""
