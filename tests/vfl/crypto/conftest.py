@@ -1,0 +1,23 @@
+"""Keys for the crypto tests: one 1024-bit key pair (fast) and one real 2048-bit pair, each
+generated once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from vfl.crypto import PrivateKey, PublicKey, generate_keypair
+
+
+@pytest.fixture(scope="session")
+def keypair() -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(1024)
+
+
+@pytest.fixture(scope="session")
+def other_keypair() -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(1024)
+
+
+@pytest.fixture(scope="session")
+def keypair_2048() -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(2048)
