@@ -1,0 +1,31 @@
+"""The interactive-layer protocol (DESIGN §3) as pure, transport-agnostic state machines.
+
+`PaillierFeatureLayer` runs at each feature party, `PaillierLabelLayer` at the label party
+(one per feature party); the `Plain*` pair is the plaintext split-learning baseline with the
+same message flow. Transports (`vfl.transport`) only carry the messages.
+"""
+
+from vfl.protocol.feature import PaillierFeatureLayer, PlainFeatureLayer, cross_term_offset
+from vfl.protocol.label import PaillierLabelLayer, PlainLabelLayer
+from vfl.protocol.messages import (
+    BackwardFinish,
+    BackwardReply,
+    ForwardFinish,
+    ForwardReply,
+    ForwardRequest,
+)
+from vfl.protocol.spec import LayerSpec
+
+__all__ = [
+    "BackwardFinish",
+    "BackwardReply",
+    "ForwardFinish",
+    "ForwardReply",
+    "ForwardRequest",
+    "LayerSpec",
+    "PaillierFeatureLayer",
+    "PaillierLabelLayer",
+    "PlainFeatureLayer",
+    "PlainLabelLayer",
+    "cross_term_offset",
+]
