@@ -1,0 +1,273 @@
+"""gRPC plumbing shared by both stages: credentials, limits, deadlines, retries, error mapping.
+
+- Mutual TLS by default: both sides present certificates from the study CA, and the server
+  checks that the client's certificate common name equals the party name it claims. Insecure
+  channels exist for tests on loopback only and log a loud warning.
+- Explicit message-size limits on both ends, a deadline on every call, bounded retries with
+  exponential backoff for UNAVAILABLE.
+- Errors cross the wire in one direction each, in one place: `abort` maps a domain error to a
+  status code on the server, `error_from_rpc` maps a status back to a domain error on the client.
+- Every message is serialized through a `WireObserver`, so an audit trail sees the exact bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
+
+import grpc
+from google.protobuf.message import DecodeError, Message
+
+from psi.errors import (
+    AlignmentError,
+    PeerError,
+    PeerRefusedError,
+    PeerTimeoutError,
+    PeerUnreachableError,
+    ProtocolViolationError,
+    VflError,
+)
+from psi.observer import NullObserver, WireObserver
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "RpcClient",
+    "TlsFiles",
+    "abort",
+    "error_from_rpc",
+    "make_channel",
+    "make_server",
+    "peer_common_name",
+    "service_handler",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+]
+M = TypeVar("M", bound=Message)
+
+#: Domain error -> status code (server side); the most specific class listed wins.
+_STATUS: dict[type[BaseException], grpc.StatusCode] = {
+    PeerRefusedError: grpc.StatusCode.FAILED_PRECONDITION,
+    ProtocolViolationError: grpc.StatusCode.INVALID_ARGUMENT,
+    AlignmentError: grpc.StatusCode.ABORTED,
+    PeerTimeoutError: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for mutual TLS: the study CA, this party's certificate and its key."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+    def read(self) -> tuple[bytes, bytes, bytes]:
+        """Return (ca, cert, key) PEM bytes; missing files are a `PeerError` naming the path."""
+        out = []
+        for path in (self.ca_cert, self.cert, self.key):
+            try:
+                out.append(path.read_bytes())
+            except OSError as exc:
+                raise PeerError(f"cannot read TLS file {path}: {exc.strerror}") from exc
+        return out[0], out[1], out[2]
+
+
+def _warn_insecure(where: str) -> None:
+    logger.warning(
+        "INSECURE %s: no TLS, no party authentication; every byte crosses the network in clear",
+        where,
+    )
+
+
+def make_server(listen: str, tls: TlsFiles | None, max_workers: int = 8) -> tuple[grpc.Server, int]:
+    """Create a gRPC server bound to `listen` (host:port, port 0 picks one); returns the port.
+
+    Raises:
+        PeerError: the address cannot be bound.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers), options=_OPTIONS)
+    try:
+        if tls is None:
+            _warn_insecure(f"server on {listen}")
+            port = server.add_insecure_port(listen)
+        else:
+            ca, cert, key = tls.read()
+            creds = grpc.ssl_server_credentials([(key, cert)], ca, require_client_auth=True)
+            port = server.add_secure_port(listen, creds)
+    except RuntimeError as exc:
+        raise PeerError(f"cannot listen on {listen}: {exc}") from exc
+    if port == 0:
+        raise PeerError(f"cannot listen on {listen} (address in use or not local?)")
+    return server, port
+
+
+def make_channel(address: str, tls: TlsFiles | None, peer_name: str) -> grpc.Channel:
+    """Create a channel to `address`; under TLS the server must present `peer_name`'s cert."""
+    if tls is None:
+        _warn_insecure(f"channel to {address}")
+        return grpc.insecure_channel(address, options=_OPTIONS)
+    ca, cert, key = tls.read()
+    creds = grpc.ssl_channel_credentials(ca, key, cert)
+    options = [*_OPTIONS, ("grpc.ssl_target_name_override", peer_name)]
+    return grpc.secure_channel(address, creds, options=options)
+
+
+def wait_ready(channel: grpc.Channel, address: str, timeout_s: float) -> None:
+    """Block until the channel connects.
+
+    Raises:
+        PeerUnreachableError: not connected within `timeout_s`, naming address and timeout.
+    """
+    try:
+        grpc.channel_ready_future(channel).result(timeout=timeout_s)
+    except grpc.FutureTimeoutError as exc:
+        raise PeerUnreachableError(
+            f"peer unreachable: no connection to {address} within {timeout_s:g} s "
+            "(is the label party running and listening there? TLS certificates right?)"
+        ) from exc
+
+
+def peer_common_name(context: grpc.ServicerContext) -> str | None:
+    """The common name of the client's verified certificate, or None on insecure channels."""
+    names = context.auth_context().get("x509_common_name") or []
+    return names[0].decode() if names else None
+
+
+def abort(context: grpc.ServicerContext, exc: VflError) -> NoReturn:
+    """Abort the current call with the status code for a domain error (the one server map)."""
+    code = grpc.StatusCode.INTERNAL
+    for cls in type(exc).__mro__:
+        if cls in _STATUS:
+            code = _STATUS[cls]
+            break
+    context.abort(code, str(exc))
+    raise AssertionError("unreachable")  # pragma: no cover  (context.abort raises)
+
+
+def error_from_rpc(exc: grpc.RpcError, address: str, timeout_s: float) -> VflError:
+    """Map a failed call to a domain error (the one client map)."""
+    code = exc.code() if isinstance(exc, grpc.Call) else grpc.StatusCode.UNKNOWN
+    detail = exc.details() if isinstance(exc, grpc.Call) else str(exc)
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return PeerUnreachableError(
+            f"peer unreachable at {address} (timeout {timeout_s:g} s): {detail}"
+        )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return PeerTimeoutError(f"peer at {address} did not answer within {timeout_s:g} s")
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED):
+        return PeerRefusedError(f"peer at {address} refused: {detail}")
+    if code == grpc.StatusCode.UNAUTHENTICATED:
+        return PeerRefusedError(f"peer at {address} refused our identity: {detail}")
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        return ProtocolViolationError(f"peer at {address} rejected a message: {detail}")
+    if code == grpc.StatusCode.ABORTED:
+        return AlignmentError(f"peer at {address} aborted the run: {detail}")
+    return PeerError(f"call to {address} failed ({code.name}): {detail}")
+
+
+def _observed_serializer(observer: WireObserver, direction: str) -> Callable[[Message], bytes]:
+    def serialize(msg: Message) -> bytes:
+        data: bytes = msg.SerializeToString()
+        env: Any = cast(Any, msg).env
+        peer = env.recipient if direction == "send" else env.sender
+        observer.on_message(direction="send", peer=peer, step=env.step, seq=env.seq, payload=data)
+        return data
+
+    return serialize
+
+
+def _observed_parser(observer: WireObserver, cls: type[M]) -> Callable[[bytes], M]:
+    def parse(data: bytes) -> M:
+        msg = cls()
+        try:
+            msg.ParseFromString(data)
+        except DecodeError as exc:
+            raise ProtocolViolationError(f"malformed {cls.__name__}") from exc
+        env: Any = cast(Any, msg).env
+        observer.on_message(
+            direction="recv", peer=env.sender, step=env.step, seq=env.seq, payload=data
+        )
+        return msg
+
+    return parse
+
+
+def service_handler(
+    service: str,
+    methods: Mapping[str, tuple[Callable[[Any, grpc.ServicerContext], Message], type[Message]]],
+    observer: WireObserver | None = None,
+) -> grpc.GenericRpcHandler:
+    """Build a handler for `service` whose unary methods are observed on the wire.
+
+    Args:
+        service: full service name, e.g. "vfl.align.Alignment".
+        methods: method name -> (behaviour, request message class).
+        observer: sees every request received and every reply sent.
+    """
+    obs = observer or NullObserver()
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(
+            behaviour,
+            request_deserializer=_observed_parser(obs, request_cls),
+            response_serializer=_observed_serializer(obs, "send"),
+        )
+        for name, (behaviour, request_cls) in methods.items()
+    }
+    return grpc.method_handlers_generic_handler(service, handlers)
+
+
+class RpcClient:
+    """Unary calls to one service over one channel, with deadlines, retries and observation."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        service: str,
+        address: str,
+        timeout_s: float,
+        observer: WireObserver | None = None,
+        retries: int = 4,
+    ) -> None:
+        self._channel, self._service, self.address = channel, service, address
+        self.timeout_s, self._retries = timeout_s, retries
+        self._observer = observer or NullObserver()
+
+    def call(
+        self, method: str, request: Message, reply_cls: type[M], timeout_s: float | None = None
+    ) -> M:
+        """Send `request` to `method` and return the reply.
+
+        Raises:
+            PeerError: (or a subclass) mapped from the failed call by `error_from_rpc`.
+            ProtocolViolationError: the peer rejected our message, or sent a malformed one.
+        """
+        timeout = timeout_s or self.timeout_s
+        stub = self._channel.unary_unary(
+            f"/{self._service}/{method}",
+            request_serializer=_observed_serializer(self._observer, "send"),
+            response_deserializer=_observed_parser(self._observer, reply_cls),
+        )
+        delay = 0.2
+        for attempt in range(self._retries + 1):
+            try:
+                reply: M = stub(request, timeout=timeout)
+                return reply
+            except grpc.RpcError as exc:
+                retry = isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE
+                if not retry or attempt == self._retries:
+                    raise error_from_rpc(exc, self.address, timeout) from exc
+                logger.info("%s unavailable; retry %d in %.1f s", method, attempt + 1, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        raise AssertionError("unreachable")  # pragma: no cover

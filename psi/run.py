@@ -1,0 +1,115 @@
+"""One party's whole alignment: read IDs, run its role, write the outputs atomically.
+
+Outputs in the workdir: `aligned.parquet` (column `row`: this party's file row for each shared
+position 0..n-1; not written under `label-only` at a feature party nor under `size-only`) and
+`alignment.json` (sizes, policy, digest, protocol, timings, dropped counts), written last.
+Earlier outputs are removed first, so a failed run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from psi import outputs
+from psi.config import PsiConfig
+from psi.envelope import PROTOCOL_VERSION
+from psi.feature import run_feature
+from psi.ids import read_ids
+from psi.label import run_label
+from psi.observer import WireObserver
+
+__all__ = ["PROTOCOL", "align"]
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL = "ecdh-psi/p256/openmined-psi-2; keyed-blake2b buckets; hmac-sha256 order digest"
+ProgressFn = Callable[[str, int, int], None]
+
+
+def _summary(cfg: PsiConfig, **fields: Any) -> dict[str, Any]:
+    a = cfg.align
+    return {
+        "party": cfg.party.name,
+        "role": cfg.party.role,
+        "run_id": cfg.party.run_id,
+        "protocol": PROTOCOL,
+        "protocol_version": PROTOCOL_VERSION,
+        "policy": {
+            "visibility": a.visibility,
+            "min_intersection": a.min_intersection,
+            "case_fold": a.case_fold,
+            "on_invalid": a.on_invalid,
+        },
+        **fields,
+    }
+
+
+def align(
+    cfg: PsiConfig,
+    *,
+    observer: WireObserver | None = None,
+    progress: ProgressFn | None = None,
+    on_listening: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Run this party's side of the alignment and return the summary written to disk.
+
+    Raises:
+        InputDataError, PeerError, AlignmentError (and subclasses): nothing is written then.
+    """
+    t0 = time.perf_counter()
+    workdir = cfg.party.workdir
+    outputs.clean(workdir)
+    ids = read_ids(
+        cfg.align.ids_file,
+        cfg.align.id_column,
+        case_fold=cfg.align.case_fold,
+        on_invalid=cfg.align.on_invalid,
+    )
+    t_read = time.perf_counter()
+    sizes: dict[str, Any] = {"input_rows": ids.total_rows, "valid_ids": len(ids.ids)}
+    rows = None
+    digest = b""
+    if cfg.party.role == "label":
+        run, outcome = run_label(
+            cfg, ids, observer=observer, progress=progress, on_listening=on_listening
+        )
+        sizes["pairwise"] = {p.name: p.pairwise for p in run.parties.values()}
+        if cfg.align.visibility != "size-only":
+            sizes["final"] = outcome.final_size
+            rows = ids.rows[np.asarray(outcome.final, dtype=np.int64)]
+            digest = run.own_digest() if cfg.align.visibility == "both" else b""
+        n_buckets = sorted({p.n_buckets for p in run.parties.values()})
+    else:
+        res = run_feature(cfg, ids, observer=observer, progress=progress)
+        n_buckets = [res.n_buckets]
+        if cfg.align.visibility == "size-only":
+            sizes["pairwise"] = {cfg.network.peer_name: res.pairwise_size}
+        else:
+            sizes["final"] = res.final_size
+        if cfg.align.visibility == "both":
+            rows = ids.rows[np.asarray(res.ordered, dtype=np.int64)]
+            digest = res.digest
+    t_psi = time.perf_counter()
+    if rows is not None:
+        outputs.write_aligned(workdir, rows)
+    summary = _summary(
+        cfg,
+        sizes=sizes,
+        dropped=ids.dropped,
+        digest=digest.hex() if digest else None,
+        n_buckets=n_buckets,
+        outputs=[outputs.ALIGNED, outputs.SUMMARY] if rows is not None else [outputs.SUMMARY],
+        timings_s={
+            "read": round(t_read - t0, 3),
+            "psi": round(t_psi - t_read, 3),
+            "total": round(time.perf_counter() - t0, 3),
+        },
+    )
+    outputs.write_summary(workdir, summary)
+    logger.info("alignment done: %s", sizes)
+    return summary
