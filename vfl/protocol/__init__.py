@@ -14,6 +14,13 @@ from vfl.protocol.messages import (
     ForwardReply,
     ForwardRequest,
 )
+from vfl.protocol.session import (
+    Hello,
+    HelloReply,
+    SessionChangedError,
+    Step,
+    TrainService,
+)
 from vfl.protocol.spec import LayerSpec
 
 __all__ = [
@@ -22,10 +29,15 @@ __all__ = [
     "ForwardFinish",
     "ForwardReply",
     "ForwardRequest",
+    "Hello",
+    "HelloReply",
     "LayerSpec",
     "PaillierFeatureLayer",
     "PaillierLabelLayer",
     "PlainFeatureLayer",
     "PlainLabelLayer",
+    "SessionChangedError",
+    "Step",
+    "TrainService",
     "cross_term_offset",
 ]
