@@ -59,6 +59,8 @@ class Hello:
         public_key: the party's Paillier public key (protected mode).
         checkpoint_epochs: epochs this party holds checkpoints for (for resume).
         initial_share: plaintext mode only: E, so the baseline starts from W = W̃ + E.
+        model_id: predict mode: the model this party's saved part belongs to (from its
+            manifest); the label party refuses parts of another model.
     """
 
     party: str
@@ -70,6 +72,7 @@ class Hello:
     public_key: bytes = b""
     checkpoint_epochs: tuple[int, ...] = ()
     initial_share: npt.NDArray[np.float64] | None = None
+    model_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,15 @@ class HelloReply:
         spec: the interactive layer's public parameters for this party.
         start_epoch: load the checkpoint saved after this many epochs (0: start fresh).
         epochs: total epochs of the run.
+        model_id: train mode: the identifier every party writes into its model manifest
+            when the run completes, binding the parts together.
     """
 
     session: str
     spec: LayerSpec
     start_epoch: int
     epochs: int
+    model_id: str = ""
 
 
 @dataclass(frozen=True)
