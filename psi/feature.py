@@ -194,7 +194,7 @@ def run_feature(
         if n.insecure or not (n.ca_cert and n.cert and n.key)
         else net.TlsFiles(n.ca_cert, n.cert, n.key)
     )
-    channel = net.make_channel(n.peer, tls, n.peer_name)
+    channel = net.make_channel(n.peer, tls)
     try:
         net.wait_ready(channel, n.peer, n.timeout_s)
         s = _Session(cfg, net.RpcClient(channel, SERVICE, n.peer, n.timeout_s, observer))

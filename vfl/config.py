@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from psi.config import AlignConfig, NetworkConfig, PartyConfig, parse_psi_sections
+from psi.config import AlignConfig, NetworkConfig, PartyConfig, PsiConfig, parse_psi_sections
 from vfl.errors import ConfigError
 
 __all__ = ["Config", "load_config", "parse_config"]
@@ -37,6 +37,11 @@ class Config:
     align: AlignConfig
     extra: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+
+    @property
+    def psi(self) -> PsiConfig:
+        """The stage-1 view of this config (what `psi.run.align` takes)."""
+        return PsiConfig(self.party, self.network, self.align)
 
 
 def _merge(doc: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

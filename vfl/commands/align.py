@@ -1,0 +1,112 @@
+"""`vfl align`: find the patients this party shares with the others (ECDH PSI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from vfl.config import load_config
+
+__all__ = ["COMMANDS", "align_command", "progress_bar"]
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, updated through the returned callback."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(step: str, done: int, total: int) -> None:
+            bar.update(task, description=f"{label}: {step} buckets", completed=done, total=total)
+
+        yield update
+
+
+def _text(summary: dict[str, Any]) -> str:
+    sizes = summary["sizes"]
+    lines = [
+        f"party {summary['party']} ({summary['role']}), run {summary['run_id']}",
+        f"  IDs read: {sizes['input_rows']} rows, {sizes['valid_ids']} valid",
+    ]
+    if "final" in sizes:
+        lines.append(f"  shared: {sizes['final']} (visibility {summary['policy']['visibility']})")
+    if "pairwise" in sizes:
+        lines.append(f"  pairwise sizes: {sizes['pairwise']}")
+    if summary.get("dropped"):
+        lines.append(f"  dropped: {summary['dropped']}")
+    lines.append(f"  outputs: {', '.join(summary['outputs'])} in {summary['workdir']}")
+    lines.append(f"  time: {summary['timings_s']['total']:.1f} s")
+    return "\n".join(lines)
+
+
+@click.command("align")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="This party's TOML config ([party], [network], [align]).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Summary format on stdout.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="No TLS and no party authentication (tests on loopback only; warns loudly).",
+)
+def align_command(config_path: Path, fmt: str, insecure: bool) -> None:
+    """Find the patients this party shares with the others, without revealing the rest.
+
+    \b
+    Run at every party at the same time, each with its own config:
+      label party    serves gRPC on [network] listen; waits for every feature party
+      feature party  connects out to [network] peer (the label party); never listens
+
+    The parties run ECDH private set intersection (openmined-psi, P-256) in parallel buckets;
+    only elliptic-curve points, counts and digests cross the wire. Policy ([align], equal at
+    every party): visibility = "both" | "label-only" | "size-only", min_intersection (default
+    100: below it every party stops and writes nothing).
+
+    \b
+    Outputs in [party] workdir (earlier outputs are removed first; written atomically):
+      aligned.parquet  column `row`: this party's file row for shared positions 0..n-1
+      alignment.json   sizes, policy, salted digest of the shared order, timings
+
+    Relative paths in the config are relative to the config file. Progress goes to stderr,
+    the summary to stdout (--format json for scripts).
+    """  # noqa: D301  (click needs the literal \b markers)
+    from psi.run import align
+
+    overrides = {"network": {"insecure": True}} if insecure else None
+    cfg = load_config(config_path, overrides=overrides)
+    with progress_bar(f"align ({cfg.party.name})") as update:
+        summary = align(cfg.psi, progress=update)
+    summary = {**summary, "workdir": str(cfg.party.workdir)}
+    click.echo(json.dumps(summary, sort_keys=True) if fmt == "json" else _text(summary))
+
+
+COMMANDS = [align_command]
