@@ -13,7 +13,7 @@ See `vfl.crypto.packing` for the encoding and the slot budget, `vfl.crypto.engin
 cost of each call.
 """
 
-from vfl.crypto.engine import PaillierEngine
+from vfl.crypto.engine import EngineStats, PaillierEngine
 from vfl.crypto.keys import (
     DEFAULT_KEY_BITS,
     SUPPORTED_KEY_BITS,
@@ -36,6 +36,7 @@ from vfl.crypto.wire import WireMeta, from_wire, to_wire
 __all__ = [
     "DEFAULT_KEY_BITS",
     "SUPPORTED_KEY_BITS",
+    "EngineStats",
     "PackedMatrix",
     "PaillierEngine",
     "PrivateKey",

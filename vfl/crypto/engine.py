@@ -172,6 +172,7 @@ class PaillierEngine:
             ciphertexts=tuple(cts),
             slots=slots,
             slot_bound=2 * budget.x_offset,
+            ciphertext_bytes=self._width,
         )
 
     def decrypt_ints(self, p: PackedMatrix) -> IntArray:
@@ -235,6 +236,7 @@ class PaillierEngine:
             ciphertexts=tuple(cts),
             slots=p.slots,
             slot_bound=bound,
+            ciphertext_bytes=self._width,
         )
 
     def _multi_exp(self, op: str, groups: list[list[Any]], exps: list[list[int]]) -> list[Any]:

@@ -255,6 +255,7 @@ class PackedMatrix:
         ciphertexts: gmpy2 mpz ciphertexts in the order above.
         slots: s, slots per ciphertext.
         slot_bound: the largest value any slot can hold (tracked exactly; < 2^slot_bits).
+        ciphertext_bytes: wire width of one ciphertext (bytes of n²).
     """
 
     shape: tuple[int, int]
@@ -264,6 +265,7 @@ class PackedMatrix:
     ciphertexts: tuple[Any, ...] = field(repr=False)
     slots: int
     slot_bound: int
+    ciphertext_bytes: int
 
     def __post_init__(self) -> None:
         if self.axis not in (0, 1):

@@ -3,9 +3,11 @@ generated once per session."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from vfl.crypto import PrivateKey, PublicKey, generate_keypair
+from vfl.crypto import PaillierEngine, PrivateKey, PublicKey, generate_keypair
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +23,10 @@ def other_keypair() -> tuple[PublicKey, PrivateKey]:
 @pytest.fixture(scope="session")
 def keypair_2048() -> tuple[PublicKey, PrivateKey]:
     return generate_keypair(2048)
+
+
+@pytest.fixture(scope="session")
+def engine(keypair: tuple[PublicKey, PrivateKey]) -> Iterator[PaillierEngine]:
+    """In-process engine (workers=1) on the 1024-bit key: fast for unit tests."""
+    with PaillierEngine(*keypair, workers=1) as eng:
+        yield eng

@@ -4,6 +4,7 @@ import vfl.crypto
 def test_public_api_is_pinned() -> None:
     assert sorted(vfl.crypto.__all__) == [
         "DEFAULT_KEY_BITS",
+        "EngineStats",
         "PackedMatrix",
         "PaillierEngine",
         "PrivateKey",
