@@ -21,11 +21,21 @@ PROTOCOL_VERSION = 1
 
 
 class Sequencer:
-    """Stamps envelopes with this party's run ID, name and a strictly increasing number."""
+    """Stamps envelopes with this party's run ID, name and a strictly increasing number.
 
-    def __init__(self, run_id: str, sender: str) -> None:
-        self.run_id, self.sender = run_id, sender
-        self._counter = itertools.count()
+    Args:
+        run_id: the study run.
+        sender: this party's name.
+        start: first sequence number (stage 2 starts from a clock reading, so a restarted
+            party keeps numbering above what the peer has already seen).
+        version: protocol version stamped on every envelope (each stage has its own).
+    """
+
+    def __init__(
+        self, run_id: str, sender: str, *, start: int = 0, version: int = PROTOCOL_VERSION
+    ) -> None:
+        self.run_id, self.sender, self.version = run_id, sender, version
+        self._counter = itertools.count(start)
         self._lock = threading.Lock()
 
     def envelope(self, recipient: str, step: str) -> common_pb2.Envelope:
@@ -38,11 +48,13 @@ class Sequencer:
             recipient=recipient,
             seq=seq,
             step=step,
-            protocol_version=PROTOCOL_VERSION,
+            protocol_version=self.version,
         )
 
 
-def check_reply(env: Any, *, run_id: str, me: str, peer: str, step: str) -> None:
+def check_reply(
+    env: Any, *, run_id: str, me: str, peer: str, step: str, version: int = PROTOCOL_VERSION
+) -> None:
     """Check a reply's envelope: our run, from our peer, to us, at the expected step.
 
     Raises:
@@ -51,9 +63,9 @@ def check_reply(env: Any, *, run_id: str, me: str, peer: str, step: str) -> None
     """
     if env.run_id != run_id:
         raise PeerRefusedError(f"peer is on run {env.run_id!r}, this party on {run_id!r}")
-    if env.protocol_version != PROTOCOL_VERSION:
+    if env.protocol_version != version:
         raise PeerRefusedError(
-            f"peer speaks protocol version {env.protocol_version}, this party {PROTOCOL_VERSION}"
+            f"peer speaks protocol version {env.protocol_version}, this party {version}"
         )
     if env.sender != peer or env.recipient != me:
         raise ProtocolViolationError(
