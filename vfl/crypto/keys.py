@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
+import secrets
 from pathlib import Path
 from typing import Final
 
+import gmpy2
 from phe import paillier
 
 from vfl.errors import CryptoError, KeyMismatchError
@@ -147,8 +150,23 @@ class PrivateKey:
         return cls(public, paillier.PaillierPrivateKey(public.phe, p, q))
 
 
+def _prime(bits: int) -> int:
+    """A random `bits`-bit prime p ≡ 3 (mod 4) with its two top bits set (CSPRNG search)."""
+    candidate = secrets.randbits(bits) | (3 << (bits - 2)) | 3
+    while not gmpy2.is_prime(candidate, 40):
+        candidate += 4
+        if candidate.bit_length() > bits:
+            candidate = secrets.randbits(bits) | (3 << (bits - 2)) | 3
+    return candidate
+
+
 def generate_keypair(bits: int = DEFAULT_KEY_BITS) -> tuple[PublicKey, PrivateKey]:
     """Generate a Paillier key pair of `bits` bits (2048 default, 3072 supported).
+
+    The modulus is admissible in the sense DJN's short-exponent randomness assumes (and HEU
+    generates): n = pq with p ≡ q ≡ 3 (mod 4) and gcd(p - 1, q - 1) = 2, so -1 is a
+    non-square of Jacobi symbol 1 and h = -x² generates, with overwhelming probability, the
+    whole cyclic group of Jacobi-symbol-1 elements.
 
     Args:
         bits: modulus size. 1024 is accepted for tests only and logged as insecure.
@@ -161,9 +179,11 @@ def generate_keypair(bits: int = DEFAULT_KEY_BITS) -> tuple[PublicKey, PrivateKe
     if bits in _TEST_ONLY_BITS:
         logger.warning("generating an insecure %d-bit Paillier key (tests only)", bits)
     while True:
-        phe_pub, phe_priv = paillier.generate_paillier_keypair(n_length=bits)
-        if int(phe_pub.n).bit_length() == bits:
+        p, q = _prime(bits // 2), _prime(bits // 2)
+        if p != q and math.gcd(p - 1, q - 1) == 2 and (p * q).bit_length() == bits:
             break
+    phe_pub = paillier.PaillierPublicKey(p * q)
+    phe_priv = paillier.PaillierPrivateKey(phe_pub, p, q)
     public = PublicKey(phe_pub)
     logger.info("generated %d-bit Paillier key %s...", bits, public.fingerprint[:16])
     return public, PrivateKey(public, phe_priv)

@@ -1,3 +1,4 @@
+import math
 import os
 import stat
 from collections.abc import Callable
@@ -80,3 +81,11 @@ def test_private_key_must_match_public(
 ) -> None:
     with pytest.raises(KeyMismatchError):
         PrivateKey(other_keypair[0], keypair[1].phe)
+
+
+def test_modulus_is_admissible(keypair: tuple[PublicKey, PrivateKey]) -> None:
+    """p ≡ q ≡ 3 (mod 4) and gcd(p-1, q-1) = 2, as the DJN randomness assumes."""
+    _, sk = keypair
+    assert sk.p % 4 == 3 and sk.q % 4 == 3
+    assert math.gcd(sk.p - 1, sk.q - 1) == 2
+    assert sk.p.bit_length() == sk.q.bit_length() == 512
