@@ -13,12 +13,20 @@ from collections.abc import Sequence
 __all__ = ["DEFAULT_BUCKET_SIZE", "KEY_BYTES", "assign", "bucket_count"]
 
 KEY_BYTES = 32
-DEFAULT_BUCKET_SIZE = 25_000
+DEFAULT_BUCKET_SIZE = 10_000
+#: Enough buckets to keep both parties' threads busy (pipelining), each at least this big.
+MIN_BUCKETS, MIN_BUCKET_SIZE = 16, 1_000
 
 
 def bucket_count(largest_set: int, bucket_size: int = DEFAULT_BUCKET_SIZE) -> int:
-    """Number of buckets so the largest party holds about `bucket_size` IDs per bucket."""
-    return max(1, math.ceil(largest_set / max(1, bucket_size)))
+    """Number of buckets: about `bucket_size` IDs of the largest party per bucket.
+
+    Small sets still get up to `MIN_BUCKETS` buckets (of at least `MIN_BUCKET_SIZE`), so the
+    two parties' work overlaps: while one side computes a bucket, the other computes the next.
+    """
+    by_size = math.ceil(largest_set / max(1, bucket_size))
+    for_overlap = min(MIN_BUCKETS, largest_set // MIN_BUCKET_SIZE)
+    return max(1, by_size, for_overlap)
 
 
 def assign(ids: Sequence[bytes], key: bytes, n_buckets: int) -> list[list[int]]:

@@ -9,6 +9,7 @@ Earlier outputs are removed first, so a failed run leaves nothing behind.
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,7 @@ def align(
         digest=digest.hex() if digest else None,
         n_buckets=n_buckets,
         outputs=[outputs.ALIGNED, outputs.SUMMARY] if rows is not None else [outputs.SUMMARY],
+        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         timings_s={
             "read": round(t_read - t0, 3),
             "psi": round(t_psi - t_read, 3),
