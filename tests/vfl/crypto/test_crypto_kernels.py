@@ -1,0 +1,49 @@
+import gmpy2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vfl.crypto import _kernels
+from vfl.crypto._kernels import Obfuscator, multi_exp_columns
+
+MOD = gmpy2.mpz(2**127 - 1) * gmpy2.mpz(2**89 - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 40),
+    st.integers(1, 6),
+    st.integers(0, 62),
+    st.data(),
+)
+def test_multi_exp_matches_pow(n_bases: int, n_out: int, bits: int, data: st.DataObject) -> None:
+    bases = [gmpy2.mpz(data.draw(st.integers(2, int(MOD) - 1))) for _ in range(n_bases)]
+    exps = [[data.draw(st.integers(0, 2**bits - 1)) for _ in range(n_out)] for _ in bases]
+    got = multi_exp_columns(bases, exps, MOD)
+    for k in range(n_out):
+        want = 1
+        for b, row in zip(bases, exps, strict=True):
+            want = want * pow(int(b), row[k], int(MOD)) % int(MOD)
+        assert int(got[k]) == want
+
+
+def test_both_layouts_are_exercised_and_agree() -> None:
+    bases = [gmpy2.mpz(3 + i) for i in range(24)]
+    exps = [[(i * 7919 + k * 104729) % 2**28 for k in range(3)] for i in range(24)]
+    grouped = _kernels._grouped(bases, exps, MOD, 6, 28)
+    straus = _kernels._straus(bases, exps, MOD, 4, 28)
+    assert grouped == straus
+    assert _kernels._grouped_cost(8, 256, 32, 28) < min(
+        _kernels._straus_cost(w, 256, 32, 28) for w in range(1, 9)
+    )
+
+
+def test_obfuscator_gives_distinct_n_th_residues() -> None:
+    p, q = 1000000007, 998244353
+    n = p * q
+    obf = Obfuscator(n)
+    zs = {int(obf.zero()) for _ in range(20)}
+    assert len(zs) == 20
+    lam = (p - 1) * (q - 1)
+    for z in zs:
+        # an encryption of zero: z^lambda ≡ 1 (mod n²) and z ≢ 1 (mod n)
+        assert pow(z, lam, n * n) == 1 and z % n != 1
