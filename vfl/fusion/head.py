@@ -195,7 +195,7 @@ class HeadStep:
 def head_backward(
     head: FusionHead,
     zs: Mapping[str, torch.Tensor | npt.NDArray[np.floating]],
-    targets: torch.Tensor,
+    targets: torch.Tensor | npt.NDArray[np.generic],
     local: torch.Tensor | None = None,
 ) -> HeadStep:
     """Forward and backward through the head; gradients land in the head's parameters.
@@ -208,7 +208,7 @@ def head_backward(
     Args:
         head: The fusion head.
         zs: Projections per feature party (tensors or arrays, cast to the head's dtype).
-        targets: The batch's labels.
+        targets: The batch's labels (tensor or array).
         local: The label party's own tower output, if any.
     """
     dtype = head.bias.dtype
@@ -217,7 +217,7 @@ def head_backward(
         for name, z in zs.items()
     }
     logits = head(leaves, local)
-    loss = head.task.loss(logits, targets)
+    loss = head.task.loss(logits, torch.as_tensor(targets))
     torch.autograd.backward(loss)
     grads = {}
     for name, leaf in leaves.items():

@@ -182,8 +182,10 @@ def _epoch(
     generator: torch.Generator | None,
 ) -> float:
     order = torch.randperm(data.shape[0], generator=generator)
-    total = 0.0
+    total, seen = 0.0, 0
     for index in torch.split(order, batch_size):
+        if len(index) == 1 and data.shape[0] > 1:
+            continue  # a lone trailing row would break batch norm; it is seen next epoch
         target = data[index]
         inputs = target
         if noise > 0:
@@ -193,4 +195,5 @@ def _epoch(
         torch.autograd.backward(loss)
         optimizer.step()
         total += float(loss.detach()) * len(index)
-    return total / data.shape[0]
+        seen += len(index)
+    return total / seen

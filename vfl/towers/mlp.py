@@ -25,7 +25,7 @@ _GENOMICS_DEFAULTS = {
 _TABULAR_DEFAULTS = {
     "hidden": [64, 32],
     "dropout": 0.0,
-    "batch_norm": True,
+    "batch_norm": False,
     "output_activation": "tanh",
 }
 
@@ -79,7 +79,8 @@ def genomics_mlp(spec: TowerSpec) -> nn.Module:
 def tabular_mlp(spec: TowerSpec) -> nn.Module:
     """Tower for clinical tables (numeric, already encoded), input ``(n_features,)``.
 
-    Options: ``hidden`` (default ``[64, 32]``), ``dropout`` (0.0), ``batch_norm`` (true),
+    Options: ``hidden`` (default ``[64, 32]``), ``dropout`` (0.0), ``batch_norm`` (false: with
+    1-D batch norm a training batch of one row fails, e.g. a short last batch),
     ``output_activation`` (``"tanh"``).
     """
     return _vector_mlp(spec, _TABULAR_DEFAULTS)

@@ -152,7 +152,13 @@ def test_a_plain_user_module_is_returned_unchanged() -> None:
 
 def test_check_keeps_training_mode_and_batch_norm_statistics() -> None:
     torch.manual_seed(0)
-    built = build_tower({"name": "tabular-mlp", "out_dim": 4, "input_shape": [6]})
+    spec = {
+        "name": "tabular-mlp",
+        "out_dim": 4,
+        "input_shape": [6],
+        "options": {"batch_norm": True},
+    }
+    built = build_tower(spec)
     norms = [m for m in built.module.modules() if isinstance(m, nn.BatchNorm1d)]
 
     assert built.module.training
