@@ -3,7 +3,8 @@
 The column is streamed in record batches with pyarrow (CSV or Parquet), never loaded through
 pandas. Normalization: strip surrounding whitespace, Unicode NFC, optional case fold. Problems
 (null, empty, non-UTF-8, duplicate) are counted and reported with the file and column only: no
-message ever contains an ID.
+message ever contains an ID. Rows are numbered as pyarrow and pandas number them: blank lines
+in a CSV are not rows.
 """
 
 from __future__ import annotations

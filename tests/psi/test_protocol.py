@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import random
+import tempfile
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from psi_helpers import run_inprocess
 from psi_leakscan import leaks
 
 from psi.errors import IntersectionTooSmallError, PeerRefusedError, PeerUnreachableError
+from psi.ids import normalize
 
 
 def cohort(prefix: str, n: int, seed: int) -> list[str]:
@@ -158,3 +162,35 @@ def test_wire_carries_no_id_nor_any_common_encoding_of_one(tmp_path: Path) -> No
     assert leaks(payloads, label + feat) == 0
     # the scan itself can fail: a payload with one ID in it is caught
     assert leaks([payloads[0] + feat[7].encode()], label + feat) >= 1
+
+
+ids_strategy = st.sets(
+    st.text(
+        st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=',"'),
+        min_size=1,
+        max_size=8,
+    )
+    .map(lambda s: normalize(s, case_fold=False))
+    .filter(bool),
+    max_size=30,
+)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(common=ids_strategy.filter(bool), a=ids_strategy, b=ids_strategy, seed=st.integers(0, 999))
+def test_property_every_party_ends_with_the_same_order(
+    common: set[str], a: set[str], b: set[str], seed: int
+) -> None:
+    """Random (Unicode) sets through the real protocol: all parties, one order."""
+    label = shuffled(sorted(common | a), seed)
+    f1 = shuffled(sorted(common | b), seed + 1)
+    f2 = shuffled(sorted(common), seed + 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_inprocess(Path(tmp), label, {"f1": f1, "f2": f2})
+        assert all(isinstance(r, dict) for r in run.results.values()), run.results
+        expected = sorted(
+            set(label) & set(f1) & set(f2), key=lambda s: normalize(s, case_fold=False).encode()
+        )
+        assert [label[i] for i in run.rows("label")] == expected
+        assert [f1[i] for i in run.rows("f1")] == expected
+        assert [f2[i] for i in run.rows("f2")] == expected
