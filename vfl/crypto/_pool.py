@@ -60,7 +60,7 @@ class KernelRunner:
     def map(self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]) -> list[T]:
         """Run `fn(n, *task)` for every task, in order."""
         n = self._material.n
-        if self.workers == 1 or len(tasks) <= 1:
+        if self.workers == 1:
             if not self._local_ready:
                 _kernels.install(self._material)
                 self._local_ready = True

@@ -6,9 +6,10 @@ multiplications from the fixed-base table, about 1/8 of a full-length powmod):
     encrypt(x rows×cols, axis)   one table product per ciphertext:
                                  ceil(rows/s)·cols (axis 0) or rows·ceil(cols/s) (axis 1)
     decrypt_ints                 two half-size powmods (CRT) per ciphertext
-    matmul([[X]] rows×d, A d×h)  ceil(rows/s)·h multi-exponentiations over d bases (Straus,
-                                 tables shared by the h outputs of one chunk) + as many
-                                 table products (re-randomization)
+    matmul([[X]] rows×d, A d×h)  ceil(rows/s)·h multi-exponentiations over d bases (shared
+                                 squarings; tables shared by the h outputs of one chunk,
+                                 see `_kernels.multi_exp_columns`) + as many table
+                                 products (re-randomization)
     tmatmul([[X]] B×d, A B×h)    ceil(d/s)·h multi-exponentiations over B bases + as many
                                  table products
     add_ints, random_mask        no exponentiation (one modular multiplication per ciphertext)
@@ -142,7 +143,9 @@ class PaillierEngine:
         ]
         results = self._runner.map(fn, tasks)
         out = [v for blob, _ in results for v in split_ints(blob, self._width)]
-        self.stats.record(op, time.perf_counter() - t0, len(items), sum(s for _, s in results))
+        elapsed = time.perf_counter() - t0
+        self.stats.record(op, elapsed, len(items), sum(s for _, s in results))
+        logger.debug("%s: %d ciphertexts in %.3f s", op, len(items), elapsed)
         return out
 
     def _check_key(self, p: PackedMatrix) -> None:
@@ -252,7 +255,9 @@ class PaillierEngine:
         ]
         results = self._runner.map(_kernels.product_blob, tasks)
         out = [v for blob, _ in results for v in split_ints(blob, self._width)]
-        self.stats.record(op, time.perf_counter() - t0, len(out), sum(s for _, s in results))
+        elapsed = time.perf_counter() - t0
+        self.stats.record(op, elapsed, len(out), sum(s for _, s in results))
+        logger.debug("%s: %d output ciphertexts in %.3f s", op, len(out), elapsed)
         return out
 
     def matmul(self, p: PackedMatrix, a: npt.ArrayLike) -> PackedMatrix:

@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -124,3 +126,46 @@ def test_corrections_recover_the_offset_free_products(x: np.ndarray, data: st.Da
         terms = a_rows
         tol = terms * (4.0 * 2.0**-13 + 2.0 * 2.0**-17 + 2.0**-30) + 1e-9
         assert np.abs(decode(exact, BUDGET) - want).max() <= tol
+
+
+def test_decode_scales_exact_ints() -> None:
+    ints = np.array([[2**40, -(2**28)], [0, 3 * 2**27]], dtype=object)
+    got = decode(ints, BUDGET)  # scale 2^-(16+12)
+    assert got.dtype == np.float64
+    assert got.tolist() == [[4096.0, -1.0], [0.0, 1.5]]
+
+
+def test_slots_per_ciphertext_and_too_wide_budgets() -> None:
+    class FakeKey:
+        n = 2**2047 + 1
+
+    b = ProductBudget(x_bound=8.0, a_bound=8.0, n_terms=32)
+    assert b.slots_per_ciphertext(FakeKey()) == 2046 // b.slot_bits
+    huge = ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=10**600)
+
+    class SmallKey:
+        n = 2**1023 + 1
+
+    with pytest.raises(EncodingBoundsError, match="does not fit"):
+        huge.slots_per_ciphertext(SmallKey())
+
+
+def test_packed_matrix_validates_its_layout() -> None:
+    from vfl.crypto import PackedMatrix
+
+    ok: dict[str, Any] = {
+        "shape": (5, 2),
+        "axis": 0,
+        "budget": BUDGET,
+        "fingerprint": "f",
+        "ciphertexts": (1, 2, 3, 4),
+        "slots": 3,
+        "slot_bound": 1,
+        "ciphertext_bytes": 8,
+    }
+    assert PackedMatrix(**ok).grid_shape == (2, 2)
+    axis1 = {**ok, "axis": 1, "ciphertexts": tuple(range(5))}
+    assert PackedMatrix(**axis1).grid_shape == (5, 1)
+    for bad in ({"ciphertexts": (1, 2, 3)}, {"axis": 2}, {"slot_bound": 2**BUDGET.slot_bits}):
+        with pytest.raises(EncodingBoundsError):
+            PackedMatrix(**{**ok, **bad})
