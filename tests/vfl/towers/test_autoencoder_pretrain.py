@@ -83,3 +83,18 @@ def test_pretraining_rejects_bad_arguments() -> None:
         pretrain_autoencoder(_autoencoder(), _dosages(16), epochs=0)
     with pytest.raises(TowerError, match="non-empty"):
         pretrain_autoencoder(_autoencoder(), np.zeros((0, 60), dtype=np.float32))
+
+
+def test_pretraining_with_batch_norm_skips_a_lone_trailing_row() -> None:
+    torch.manual_seed(0)
+    spec = {
+        "name": "genomics-autoencoder",
+        "out_dim": 4,
+        "input_shape": [60],
+        "options": {"hidden": [16], "batch_norm": True},
+    }
+    tower = build_tower(spec).module
+
+    history = pretrain_autoencoder(tower, _dosages(65), epochs=2, batch_size=16)
+
+    assert len(history) == 2 and all(np.isfinite(history))

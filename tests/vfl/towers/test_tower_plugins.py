@@ -122,3 +122,17 @@ def test_broken_entry_point_is_a_tower_error(site: Path) -> None:
 
     with pytest.raises(TowerError, match="entry point 'mytowers.gone:f' failed to load"):
         build_tower({"name": "broken", "out_dim": 4, "input_shape": [3]})
+
+
+def test_an_entry_point_cannot_shadow_a_builtin(site: Path) -> None:
+    dist = site / "shadow-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: shadow\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{ENTRY_POINT_GROUP}]\ngenomics-mlp = mytowers.ecg:ecg_tower\n"
+    )
+
+    built = build_tower({"name": "genomics-mlp", "out_dim": 4, "input_shape": [10]})
+
+    assert isinstance(built.module[0], torch.nn.Linear)
+    assert default_registry().names().count("genomics-mlp") == 1
