@@ -162,7 +162,7 @@ def test_check_keeps_training_mode_and_batch_norm_statistics() -> None:
     norms = [m for m in built.module.modules() if isinstance(m, nn.BatchNorm1d)]
 
     assert built.module.training
-    assert norms and all(int(m.num_batches_tracked) == 0 for m in norms)
+    assert norms and all(m.num_batches_tracked == 0 for m in norms)
 
 
 def test_register_refuses_duplicates_and_colons() -> None:

@@ -134,5 +134,5 @@ def test_an_entry_point_cannot_shadow_a_builtin(site: Path) -> None:
 
     built = build_tower({"name": "genomics-mlp", "out_dim": 4, "input_shape": [10]})
 
-    assert isinstance(built.module[0], torch.nn.Linear)
+    assert isinstance(next(built.module.children()), torch.nn.Linear)
     assert default_registry().names().count("genomics-mlp") == 1
