@@ -1,0 +1,199 @@
+"""gRPC plumbing: error mapping both ways, unreachable peers, mutual TLS with identity checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import threading
+from pathlib import Path
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from psi_helpers import free_port, party_doc, write_ids
+
+from psi import net
+from psi.config import load_psi_config
+from psi.errors import (
+    AlignmentError,
+    PeerRefusedError,
+    PeerTimeoutError,
+    PeerUnreachableError,
+    ProtocolViolationError,
+)
+
+
+class FakeRpcError(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+    def __init__(self, code: grpc.StatusCode, details: str = "why") -> None:
+        self._code, self._details = code, details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (grpc.StatusCode.UNAVAILABLE, PeerUnreachableError),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, PeerTimeoutError),
+        (grpc.StatusCode.FAILED_PRECONDITION, PeerRefusedError),
+        (grpc.StatusCode.PERMISSION_DENIED, PeerRefusedError),
+        (grpc.StatusCode.UNAUTHENTICATED, PeerRefusedError),
+        (grpc.StatusCode.INVALID_ARGUMENT, ProtocolViolationError),
+        (grpc.StatusCode.ABORTED, AlignmentError),
+    ],
+)
+def test_status_codes_map_to_domain_errors_naming_the_peer(
+    code: grpc.StatusCode, cls: type
+) -> None:
+    err = net.error_from_rpc(FakeRpcError(code), "10.0.0.1:5", 7)  # type: ignore[arg-type]
+    assert type(err) is cls and "10.0.0.1:5" in str(err)
+
+
+def test_unreachable_peer_names_address_and_timeout() -> None:
+    port = free_port()  # nothing listens there
+    channel = net.make_channel(f"127.0.0.1:{port}", None)
+    with pytest.raises(PeerUnreachableError, match=rf"127.0.0.1:{port} within 0.5 s"):
+        net.wait_ready(channel, f"127.0.0.1:{port}", 0.5)
+    channel.close()
+
+
+def _cert(
+    name: str,
+    key: ec.EllipticCurvePrivateKey,
+    issuer: x509.Name,
+    signer: ec.EllipticCurvePrivateKey,
+    ca: bool,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA and certificates for 'label', 'imaging' and 'genomics', made with `cryptography`."""
+    out = tmp_path_factory.mktemp("pki")
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = _cert("test CA", ca_key, ca_name, ca_key, ca=True)
+    (out / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for name in ("label", "imaging", "genomics"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(name, key, ca_name, ca_key, ca=False)
+        (out / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (out / f"{name}.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return out
+
+
+def test_mutual_tls_alignment_and_certificate_identity_check(tmp_path: Path, pki: Path) -> None:
+    """A feature party aligns over mTLS; one presenting another party's certificate is refused."""
+    from psi.run import align
+
+    port = free_port()
+    ids = [f"PAT-{i:04d}" for i in range(40)]
+
+    def tls(name: str) -> dict[str, object]:
+        return {
+            "insecure": False,
+            "ca_cert": str(pki / "ca.pem"),
+            "cert": str(pki / f"{name}.pem"),
+            "key": str(pki / f"{name}.key"),
+        }
+
+    label = load_psi_config(
+        party_doc(
+            "label",
+            "label",
+            port,
+            write_ids(tmp_path / "l.csv", ids),
+            tmp_path / "wl",
+            feature_parties=["imaging", "genomics"],
+            network=tls("label"),
+        ),
+        tmp_path,
+    )
+    imaging = load_psi_config(
+        party_doc(
+            "imaging",
+            "feature",
+            port,
+            write_ids(tmp_path / "i.csv", ids[:30]),
+            tmp_path / "wi",
+            network=tls("imaging"),
+        ),
+        tmp_path,
+    )
+    genomics = load_psi_config(
+        party_doc(
+            "genomics",
+            "feature",
+            port,
+            write_ids(tmp_path / "g.csv", ids),
+            tmp_path / "wg",
+            network=tls("genomics"),
+        ),
+        tmp_path,
+    )
+    # an impostor: claims to be "genomics" but presents the imaging certificate
+    impostor = load_psi_config(
+        party_doc(
+            "genomics",
+            "feature",
+            port,
+            write_ids(tmp_path / "x.csv", ids),
+            tmp_path / "wx",
+            network=tls("imaging"),
+        ),
+        tmp_path,
+    )
+    results: dict[str, object] = {}
+    ready = threading.Event()
+
+    def go(name: str, cfg: object) -> None:
+        try:
+            results[name] = align(cfg, on_listening=lambda _p: ready.set())  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001
+            results[name] = exc
+        ready.set()
+
+    threads = [threading.Thread(target=go, args=("label", label))]
+    threads[0].start()
+    assert ready.wait(20)
+    go("impostor", impostor)
+    assert isinstance(results["impostor"], PeerRefusedError)
+    assert "certificate is for 'imaging'" in str(results["impostor"])
+    threads += [
+        threading.Thread(target=go, args=(n, c))
+        for n, c in (("imaging", imaging), ("genomics", genomics))
+    ]
+    for t in threads[1:]:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(isinstance(results[n], dict) for n in ("label", "imaging", "genomics")), results
+    assert results["imaging"]["sizes"]["final"] == 30  # type: ignore[index]
