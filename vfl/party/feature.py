@@ -85,6 +85,7 @@ class FeatureRunner:
         mode: "train" or "predict".
         model_id: predict mode: the model id from this party's manifest.
         on_event: progress callback.
+        in_dim: the tower's embedding width (probed with one eval-mode batch if absent).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class FeatureRunner:
         model_id: str = "",
         model_state: Mapping[str, Any] | None = None,
         on_event: Event | None = None,
+        in_dim: int | None = None,
     ) -> None:
         self.party, self.service, self.cfg = party, service, cfg
         self.tower, self.inputs = tower, inputs
@@ -111,7 +113,7 @@ class FeatureRunner:
         self._model_state = dict(model_state or {})
         self._emit: Event = on_event or (lambda kind, info: None)
         self.store = CheckpointStore(workdir / "checkpoints", run_id)
-        self.in_dim = int(getattr(tower, "out_dim", 0)) or self._probe_dim()
+        self.in_dim = in_dim or self._probe_dim()
         self._fresh_tower = {k: v.clone() for k, v in tower.state_dict().items()}
         opt_cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.SGD
         self.optimizer = opt_cls(tower.parameters(), lr=cfg.lr)
@@ -123,8 +125,11 @@ class FeatureRunner:
         self.steps = 0
 
     def _probe_dim(self) -> int:
+        was_training = self.tower.training
+        self.tower.eval()
         with torch.no_grad():
-            out = self.tower(self.inputs[:1])
+            out = self.tower(self.inputs[:2])
+        self.tower.train(was_training)
         return int(out.shape[1])
 
     def run(self) -> FeatureResult:
@@ -153,6 +158,8 @@ class FeatureRunner:
                 self.workdir / "keys" / "paillier.key", self.cfg.key_bits
             )
             public = self._key.public_key.to_bytes()
+            pk = self._key.public_key
+            self._emit("key", {"owner": self.party, "fingerprint": pk.fingerprint, "n": pk.n})
         hello = Hello(
             party=self.party,
             mode=self.mode,  # type: ignore[arg-type]

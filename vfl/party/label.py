@@ -252,7 +252,9 @@ class LabelCoordinator:
             layer: LabelLayer = PlainLabelLayer(spec, weights)
             engine = None
         else:
-            engine = PaillierEngine(PublicKey.from_bytes(msg.public_key), workers=self.cfg.workers)
+            key = PublicKey.from_bytes(msg.public_key)
+            engine = PaillierEngine(key, workers=self.cfg.workers)
+            self._emit("key", {"owner": party, "fingerprint": key.fingerprint, "n": key.n})
             share = initial_weight_share(self.cfg.seed, party, spec)
             layer = PaillierLabelLayer(spec, engine, share)
         if saved is not None:

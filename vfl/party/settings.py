@@ -51,6 +51,8 @@ class TrainConfig:
         alpha_bound: declared bound of embedding entries (checked at encode time).
         weight_bound: declared bound of the weight shares.
         grad_bound: declared bound of δ entries.
+        torch_threads: torch CPU threads of this party process (default 1: parties often
+            share a machine, and the Paillier pool already uses every core).
     """
 
     protection: str = "paillier"
@@ -73,6 +75,7 @@ class TrainConfig:
     alpha_bound: float = 16.0
     weight_bound: float = 16.0
     grad_bound: float = 16.0
+    torch_threads: int = 1
 
     def layer_spec(self, in_dim: int) -> LayerSpec:
         """The interactive layer's public parameters for an embedding of width `in_dim`."""
@@ -93,7 +96,7 @@ def _choice(problems: list[str], key: str, value: Any, options: tuple[str, ...])
 
 
 def _number_checks(cfg: Mapping[str, Any], problems: list[str]) -> None:
-    positive = ("epochs", "batch_size", "interactive_width", "n_classes")
+    positive = ("epochs", "batch_size", "interactive_width", "n_classes", "torch_threads")
     for key in positive:
         if key in cfg and (not isinstance(cfg[key], int) or cfg[key] < 1):
             problems.append(f"[train] {key} must be a positive integer")
