@@ -1,0 +1,38 @@
+"""Fixtures for the transport tests: one real 1024-bit Paillier key pair per session, a fake
+label-party service, and a real gRPC server on a free loopback port."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from transport_fakes import FakeService, GrpcRig
+
+from vfl.crypto import PaillierEngine, generate_keypair
+
+
+@pytest.fixture(scope="session")
+def engine():
+    pk, sk = generate_keypair(1024)
+    with PaillierEngine(pk, sk, workers=1) as eng:
+        yield eng
+
+
+@pytest.fixture(scope="session")
+def other_key():
+    return generate_keypair(1024)[0]
+
+
+@pytest.fixture
+def service():
+    return FakeService()
+
+
+@pytest.fixture
+def rig(service):
+    with GrpcRig(service) as r:
+        yield r
+
+
+@pytest.fixture
+def alpha():
+    return np.random.default_rng(0).uniform(-1, 1, (6, 3))
