@@ -61,9 +61,14 @@ def split_ints(blob: bytes, width: int) -> list[Any]:
 
 
 class Obfuscator:
-    """Fresh encryptions of zero h_s^r from a fixed-base table (one per process)."""
+    """Fresh encryptions of zero h_s^r from a fixed-base table (one per process).
 
-    def __init__(self, n: int, window: int = _TABLE_WINDOW) -> None:
+    Given the prime factors (only in the key holder's own processes), the table is kept
+    modulo p² and q² separately and results are joined by the CRT: the same values, from
+    multiplications of half the size (about 3× cheaper each).
+    """
+
+    def __init__(self, n: int, p: int = 0, q: int = 0, window: int = _TABLE_WINDOW) -> None:
         self.n = gmpy2.mpz(n)
         self.nsquare = self.n * self.n
         self.exp_bits = (int(n).bit_length() + 1) // 2
@@ -74,16 +79,19 @@ class Obfuscator:
                 break
         h = (-(x * x)) % self.n
         base = gmpy2.powmod(h, self.n, self.nsquare)
-        self.table = self._build(base)
+        self.moduli = [gmpy2.mpz(p) ** 2, gmpy2.mpz(q) ** 2] if p else [self.nsquare]
+        self.tables = [self._build(base % m, m) for m in self.moduli]
+        if p:
+            self._crt = gmpy2.invert(self.moduli[0], self.moduli[1])
 
-    def _build(self, base: Any) -> list[list[Any]]:
+    def _build(self, base: Any, modulus: Any) -> list[list[Any]]:
         table = []
         for _ in range(-(-self.exp_bits // self.window)):
             row = [gmpy2.mpz(1), base]
             for _ in range(2, 1 << self.window):
-                row.append(row[-1] * base % self.nsquare)
+                row.append(row[-1] * base % modulus)
             table.append(row)
-            base = row[-1] * base % self.nsquare
+            base = row[-1] * base % modulus
         return table
 
     def zero(self) -> Any:
@@ -92,13 +100,20 @@ class Obfuscator:
         while r == 0:
             r = secrets.randbits(self.exp_bits)
         mask = (1 << self.window) - 1
-        acc = gmpy2.mpz(1)
-        for row in self.table:
-            digit = r & mask
-            if digit:
-                acc = acc * row[digit] % self.nsquare
-            r >>= self.window
-        return acc
+        parts = []
+        for table, modulus in zip(self.tables, self.moduli, strict=True):
+            acc = gmpy2.mpz(1)
+            rest = r
+            for row in table:
+                digit = rest & mask
+                if digit:
+                    acc = acc * row[digit] % modulus
+                rest >>= self.window
+            parts.append(acc)
+        if len(parts) == 1:
+            return parts[0]
+        low, high = self.moduli
+        return parts[0] + low * ((parts[1] - parts[0]) * self._crt % high)
 
 
 class _KeyState:
@@ -106,7 +121,7 @@ class _KeyState:
         self.n = gmpy2.mpz(material.n)
         self.nsquare = self.n * self.n
         self.width = (int(self.nsquare).bit_length() + 7) // 8
-        self.obfuscator = Obfuscator(material.n)
+        self.obfuscator = Obfuscator(material.n, material.p, material.q)
         self.p = gmpy2.mpz(material.p)
         self.q = gmpy2.mpz(material.q)
         if material.p:

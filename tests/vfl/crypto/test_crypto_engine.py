@@ -273,3 +273,16 @@ def test_real_2048_bit_key_property(
         z = eng.tmatmul(eng.encrypt(x, 1, budget), at)
         got = eng.decrypt_product(z, x, at, "tmatmul")
         assert np.abs(got - x.T @ at).max() <= product_tolerance(budget, x.shape[0])
+
+
+def test_public_only_and_key_holder_encryptions_agree(
+    engine: PaillierEngine, keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    """The key holder encrypts through the CRT tables, others modulo n²: same plaintexts."""
+    x = np.linspace(-4, 4, 26).reshape(13, 2)
+    with PaillierEngine(keypair[0], workers=1) as public_only:
+        theirs = public_only.encrypt(x, 0, BUDGET)
+        rerandomized = public_only.rerandomize(engine.encrypt(x, 0, BUDGET))
+    assert_randomized(theirs, keypair[0])
+    assert (engine.decrypt_ints(theirs) == encode_values(x, BUDGET)).all()
+    assert (engine.decrypt_ints(rerandomized) == encode_values(x, BUDGET)).all()

@@ -47,3 +47,14 @@ def test_obfuscator_gives_distinct_n_th_residues() -> None:
     for z in zs:
         # an encryption of zero: z^lambda ≡ 1 (mod n²) and z ≢ 1 (mod n)
         assert pow(z, lam, n * n) == 1 and z % n != 1
+
+
+def test_crt_obfuscator_gives_encryptions_of_zero() -> None:
+    p, q = 1000000007, 998244353
+    n = p * q
+    obf = Obfuscator(n, p, q)
+    lam = (p - 1) * (q - 1)
+    zs = [int(obf.zero()) for _ in range(20)]
+    assert len(set(zs)) == 20
+    for z in zs:
+        assert 0 < z < n * n and pow(z, lam, n * n) == 1 and z % n != 1
