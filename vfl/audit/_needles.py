@@ -127,7 +127,8 @@ def needle_bytes(raw: str) -> list[bytes]:
             for shift in range(3):
                 encoded = binascii.b2a_base64(_PAD[shift] + src, newline=False)
                 stable = encoded[_FIRST[shift] : (8 * shift + n_bits) // 6]
-                out.append(stable)
+                if stable:
+                    out.append(stable)
                 if b"+" in stable or b"/" in stable:
                     out.append(stable.translate(_URLSAFE))
     return out
