@@ -1,0 +1,75 @@
+"""Message sizes, hostile bytes and many round trips against one real gRPC server."""
+
+from __future__ import annotations
+
+import os
+
+import grpc
+import numpy as np
+import pytest
+from transport_fakes import raw_call
+
+from protocols import train_pb2
+from vfl.protocol import ForwardFinish, Hello
+
+HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
+
+
+def test_messages_beyond_grpc_default_4mb_limit_pass(rig):
+    client = rig.client()
+    client.hello("imaging", HELLO)
+    values = np.full((1024, 64), -(2**700), dtype=object)  # ~5.8 MB of fixed-width ints
+
+    client.forward_finish("imaging", "s-1", ForwardFinish(0, values))
+
+    got = rig.service.named("forward_finish")[0][2].values
+    assert got.shape == (1024, 64) and got[1023, 63] == -(2**700)
+
+
+def test_garbage_bytes_are_refused_and_the_server_stays_up(rig):
+    with grpc.insecure_channel(rig.address) as channel:
+        stub = channel.unary_unary("/vfl.train.Train/Forward")  # raw bytes in and out
+        for junk in (b"\xff\xff\xff", b"\x0a\x05abc", os.urandom(64)):
+            with pytest.raises(grpc.RpcError) as info:
+                stub(junk, timeout=5)
+            assert info.value.code() != grpc.StatusCode.OK
+    reply = rig.client().hello("imaging", HELLO)
+    assert reply.session == "s-1"
+
+
+def test_a_malformed_ciphertext_field_is_invalid_argument(rig, engine):
+    client = rig.client()
+    client.hello(
+        "imaging",
+        Hello("imaging", "train", "paillier", 3, 10, "d", public_key=engine.public_key.to_bytes()),
+    )
+    bad = train_pb2.ForwardRequest(session="s-1", batch=0)
+    bad.alpha_rows.fingerprint = engine.public_key.fingerprint
+    bad.alpha_rows.rows, bad.alpha_rows.cols, bad.alpha_rows.data = 2, 2, b"\x01" * 7
+    bad.env.CopyFrom(client._seq.envelope("label", "train.forward"))
+
+    with pytest.raises(grpc.RpcError) as info:
+        raw_call(rig.address, "Forward", bad, train_pb2.ForwardReply)
+
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "alpha_rows" in info.value.details()
+    assert rig.service.named("forward") == []
+
+
+def _open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_thousand_round_trips_do_not_grow_fds_or_the_reply_cache(rig):
+    client = rig.client()
+    session = client.hello("imaging", HELLO).session
+    for epoch in range(50):  # warm up channels and thread pools
+        client.epoch_saved("imaging", session, epoch)
+    before = _open_fds()
+
+    for epoch in range(1000):
+        client.epoch_saved("imaging", session, epoch)
+
+    assert _open_fds() <= before + 2
+    assert len(rig.servicer._last) == 1  # one cached reply per party, not per call
