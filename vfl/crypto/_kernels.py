@@ -34,6 +34,7 @@ __all__ = [
     "product_blob",
     "rerandomize_blob",
     "split_ints",
+    "state_key",
 ]
 
 _TABLE_WINDOW = 8
@@ -136,29 +137,38 @@ class _KeyState:
         return gmpy2.invert((gmpy2.powmod(g, prime - 1, square) - 1) // prime, prime)
 
 
-_STATE: dict[int, _KeyState] = {}
+StateKey = tuple[int, bool]
+"""Which per-process state a task uses: (n, whether it holds the prime factors)."""
+
+_STATE: dict[StateKey, _KeyState] = {}
+
+
+def state_key(material: KeyMaterial) -> StateKey:
+    """The `_STATE` key of `material`."""
+    return (material.n, bool(material.p))
 
 
 def install(material: KeyMaterial) -> None:
     """Pool initializer: build this process's per-key state (table, CRT constants).
 
-    Idempotent: state already holding at least as much key material is kept.
+    Idempotent. A key holder's state and a public-only state for the same n are kept apart,
+    so two engines in one process (as in tests) each draw their own randomizer base.
     """
-    existing = _STATE.get(material.n)
-    if existing is None or (material.p and not existing.p):
-        _STATE[material.n] = _KeyState(material)
+    key = state_key(material)
+    if key not in _STATE:
+        _STATE[key] = _KeyState(material)
 
 
-def _state(n: int) -> _KeyState:
-    state = _STATE.get(n)
+def _state(key: StateKey) -> _KeyState:
+    state = _STATE.get(key)
     if state is None:
         raise LookupError("key material was not installed in this process")
     return state
 
 
-def encrypt_blob(n: int, plaintexts: bytes) -> tuple[bytes, float]:
+def encrypt_blob(key: StateKey, plaintexts: bytes) -> tuple[bytes, float]:
     """Encrypt packed plaintexts (each < n): c = (1 + m·n)·h_s^r mod n²."""
-    st = _state(n)
+    st = _state(key)
     out = []
     spent = 0.0
     for m in split_ints(plaintexts, st.width):
@@ -169,9 +179,9 @@ def encrypt_blob(n: int, plaintexts: bytes) -> tuple[bytes, float]:
     return join_ints(out, st.width), spent
 
 
-def decrypt_blob(n: int, ciphertexts: bytes) -> tuple[bytes, float]:
+def decrypt_blob(key: StateKey, ciphertexts: bytes) -> tuple[bytes, float]:
     """CRT decryption: two half-size powmods per ciphertext."""
-    st = _state(n)
+    st = _state(key)
     out = []
     spent = 0.0
     for c in split_ints(ciphertexts, st.width):
@@ -185,9 +195,9 @@ def decrypt_blob(n: int, ciphertexts: bytes) -> tuple[bytes, float]:
     return join_ints(out, st.width), spent
 
 
-def rerandomize_blob(n: int, ciphertexts: bytes) -> tuple[bytes, float]:
+def rerandomize_blob(key: StateKey, ciphertexts: bytes) -> tuple[bytes, float]:
     """Multiply each ciphertext by a fresh encryption of zero."""
-    st = _state(n)
+    st = _state(key)
     out = []
     t0 = time.perf_counter()
     for c in split_ints(ciphertexts, st.width):
@@ -292,9 +302,9 @@ def _straus(
     return results
 
 
-def product_blob(n: int, bases: bytes, exponents: list[list[int]]) -> tuple[bytes, float]:
+def product_blob(key: StateKey, bases: bytes, exponents: list[list[int]]) -> tuple[bytes, float]:
     """Re-randomized Π_t c_t^{E[t][k]} for each column k of E: one output ciphertext each."""
-    st = _state(n)
+    st = _state(key)
     cts = split_ints(bases, st.width)
     t0 = time.perf_counter()
     outs = multi_exp_columns(cts, exponents, st.nsquare)

@@ -58,16 +58,16 @@ class KernelRunner:
         return self._pool
 
     def map(self, fn: Callable[..., T], tasks: Sequence[tuple[Any, ...]]) -> list[T]:
-        """Run `fn(n, *task)` for every task, in order."""
-        n = self._material.n
+        """Run `fn(key, *task)` for every task, in order (key: see `_kernels.state_key`)."""
+        key = _kernels.state_key(self._material)
         if self.workers == 1:
             if not self._local_ready:
                 _kernels.install(self._material)
                 self._local_ready = True
-            return [fn(n, *task) for task in tasks]
+            return [fn(key, *task) for task in tasks]
         pool = self._executor()
         try:
-            futures = [pool.submit(fn, n, *task) for task in tasks]
+            futures = [pool.submit(fn, key, *task) for task in tasks]
             return [f.result() for f in futures]
         except BrokenProcessPool as exc:
             self.close()

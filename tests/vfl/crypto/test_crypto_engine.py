@@ -13,6 +13,7 @@ from vfl.crypto import (
     PrivateKey,
     ProductBudget,
     PublicKey,
+    _kernels,
     encode_values,
 )
 from vfl.errors import CiphertextError, CryptoError, EncodingBoundsError, KeyMismatchError
@@ -284,5 +285,10 @@ def test_public_only_and_key_holder_encryptions_agree(
         theirs = public_only.encrypt(x, 0, BUDGET)
         rerandomized = public_only.rerandomize(engine.encrypt(x, 0, BUDGET))
     assert_randomized(theirs, keypair[0])
+    holder_state = _kernels._STATE[(keypair[0].n, True)]
+    public_state = _kernels._STATE[(keypair[0].n, False)]
+    assert holder_state.obfuscator.tables[0][0][1] != public_state.obfuscator.tables[0][0][1] % (
+        keypair[1].p ** 2
+    )
     assert (engine.decrypt_ints(theirs) == encode_values(x, BUDGET)).all()
     assert (engine.decrypt_ints(rerandomized) == encode_values(x, BUDGET)).all()
