@@ -2,8 +2,9 @@ import gmpy2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vfl.crypto import _kernels
-from vfl.crypto._kernels import Obfuscator, multi_exp_columns
+from vfl.crypto import _multiexp
+from vfl.crypto._kernels import KeyMaterial, Obfuscator
+from vfl.crypto._multiexp import multi_exp_columns
 
 MOD = gmpy2.mpz(2**127 - 1) * gmpy2.mpz(2**89 - 1)
 
@@ -29,11 +30,11 @@ def test_multi_exp_matches_pow(n_bases: int, n_out: int, bits: int, data: st.Dat
 def test_both_layouts_are_exercised_and_agree() -> None:
     bases = [gmpy2.mpz(3 + i) for i in range(24)]
     exps = [[(i * 7919 + k * 104729) % 2**28 for k in range(3)] for i in range(24)]
-    grouped = _kernels._grouped(bases, exps, MOD, 6, 28)
-    straus = _kernels._straus(bases, exps, MOD, 4, 28)
+    grouped = _multiexp._grouped(bases, exps, MOD, 6, 28)
+    straus = _multiexp._straus(bases, exps, MOD, 4, 28)
     assert grouped == straus
-    assert _kernels._grouped_cost(8, 256, 32, 28) < min(
-        _kernels._straus_cost(w, 256, 32, 28) for w in range(1, 9)
+    assert _multiexp._grouped_cost(8, 256, 32, 28) < min(
+        _multiexp._straus_cost(w, 256, 32, 28) for w in range(1, 9)
     )
 
 
@@ -58,3 +59,8 @@ def test_crt_obfuscator_gives_encryptions_of_zero() -> None:
     assert len(set(zs)) == 20
     for z in zs:
         assert 0 < z < n * n and pow(z, lam, n * n) == 1 and z % n != 1
+
+
+def test_key_material_repr_hides_the_factors() -> None:
+    text = repr(KeyMaterial(n=1000000007 * 998244353, p=1000000007, q=998244353))
+    assert "1000000007" not in text and "998244353" not in text
