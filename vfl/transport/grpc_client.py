@@ -129,10 +129,17 @@ class GrpcTrainClient:
         address: str,
         tls: net.TlsFiles | None,
         *,
+        run_id: str,
+        me: str,
+        peer_name: str = "label",
         connect_timeout_s: float = 30.0,
-        **kwargs: Any,
+        deadlines: Deadlines | None = None,
+        observer: WireObserver | None = None,
+        public_key: PublicKey | None = None,
     ) -> GrpcTrainClient:
-        """Open a channel to `address`, wait until it connects, and wrap it.
+        """Open a channel to `address` (mTLS unless `tls` is None), wait until it connects.
+
+        Other arguments as for the constructor.
 
         Raises:
             PeerUnreachableError: no connection within `connect_timeout_s`, naming `address`.
@@ -143,7 +150,16 @@ class GrpcTrainClient:
         except BaseException:
             channel.close()
             raise
-        return cls(channel, address=address, **kwargs)
+        return cls(
+            channel,
+            address=address,
+            run_id=run_id,
+            me=me,
+            peer_name=peer_name,
+            deadlines=deadlines,
+            observer=observer,
+            public_key=public_key,
+        )
 
     def close(self) -> None:
         """Close the channel."""

@@ -174,7 +174,7 @@ class TrainServicer:
         step = STEPS[method]
 
         def behaviour(request: Any, context: grpc.ServicerContext) -> Message:
-            party = "?"
+            party = str(request.env.sender)  # as claimed, until the checks confirm it
             try:
                 party = self._check_envelope(request.env, step, net.peer_common_name(context))
                 entry, fresh = self._admit(party, request)

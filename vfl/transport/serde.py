@@ -152,6 +152,7 @@ def hello_to_proto(msg: Hello) -> train_pb2.HelloRequest:
         alignment_digest=msg.alignment_digest,
         public_key=msg.public_key,
         checkpoint_epochs=list(msg.checkpoint_epochs),
+        model_id=msg.model_id,
     )
     if msg.initial_share is not None:
         out.initial_share.CopyFrom(float_matrix_to_proto(msg.initial_share, "initial share"))
@@ -177,6 +178,7 @@ def hello_from_proto(m: train_pb2.HelloRequest, party: str) -> Hello:
         public_key=bytes(m.public_key),
         checkpoint_epochs=tuple(m.checkpoint_epochs),
         initial_share=share,
+        model_id=m.model_id,
     )
 
 
@@ -187,6 +189,7 @@ def hello_reply_to_proto(msg: HelloReply) -> train_pb2.HelloReply:
         spec=spec_to_proto(msg.spec),
         start_epoch=msg.start_epoch,
         epochs=msg.epochs,
+        model_id=msg.model_id,
     )
 
 
@@ -203,6 +206,7 @@ def hello_reply_from_proto(m: train_pb2.HelloReply) -> HelloReply:
         spec=spec_from_proto(m.spec),
         start_epoch=m.start_epoch,
         epochs=m.epochs,
+        model_id=m.model_id,
     )
 
 

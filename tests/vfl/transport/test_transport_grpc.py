@@ -350,3 +350,13 @@ def test_add_train_service_returns_the_servicer(service):
         )
     finally:
         server.stop(grace=None)
+
+
+def test_each_refusal_is_logged_with_party_method_and_reason(rig, caplog):
+    caplog.set_level("WARNING", logger="vfl.transport.grpc_server")
+    client = rig.client(me="stranger")
+    with pytest.raises(PeerRefusedError):
+        client.hello("stranger", _hello())
+    (record,) = [r for r in caplog.records if r.name == "vfl.transport.grpc_server"]
+    assert "Hello" in record.getMessage() and "unknown party" in record.getMessage()
+    assert "stranger" in record.getMessage()
