@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from vfl.crypto import _kernels
 from vfl.crypto._kernels import KeyMaterial
-from vfl.errors import CryptoError
+from vfl.errors import ConfigError, CryptoError
 
 __all__ = ["KernelRunner", "default_workers"]
 
@@ -41,7 +41,7 @@ class KernelRunner:
     def __init__(self, material: KeyMaterial, workers: int | None) -> None:
         self.workers = default_workers() if workers is None else workers
         if self.workers < 1:
-            raise ValueError("workers must be at least 1")
+            raise ConfigError("Paillier engine workers must be at least 1")
         self._material = material
         self._pool: ProcessPoolExecutor | None = None
         self._local_ready = False

@@ -16,7 +16,13 @@ from vfl.crypto import (
     _kernels,
     encode_values,
 )
-from vfl.errors import CiphertextError, CryptoError, EncodingBoundsError, KeyMismatchError
+from vfl.errors import (
+    CiphertextError,
+    ConfigError,
+    CryptoError,
+    EncodingBoundsError,
+    KeyMismatchError,
+)
 
 BUDGET = ProductBudget(x_bound=4.0, a_bound=2.0, n_terms=24)
 CRYPTO = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -239,7 +245,7 @@ def test_pool_of_two_workers_gives_the_same_results(
 
 
 def test_invalid_worker_count(keypair: tuple[PublicKey, PrivateKey]) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="workers"):
         PaillierEngine(keypair[0], workers=0)
 
 
