@@ -136,7 +136,7 @@ class Finish(_message.Message):
     def __init__(self, batch: _Optional[int] = ..., values: _Optional[_Union[IntMatrix, _Mapping]] = ...) -> None: ...
 
 class HelloRequest(_message.Message):
-    __slots__ = ("env", "mode", "protection", "in_dim", "n_rows", "alignment_digest", "public_key", "checkpoint_epochs", "initial_share")
+    __slots__ = ("env", "mode", "protection", "in_dim", "n_rows", "alignment_digest", "public_key", "checkpoint_epochs", "initial_share", "model_id")
     ENV_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     PROTECTION_FIELD_NUMBER: _ClassVar[int]
@@ -146,6 +146,7 @@ class HelloRequest(_message.Message):
     PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_EPOCHS_FIELD_NUMBER: _ClassVar[int]
     INITIAL_SHARE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     mode: Mode
     protection: Protection
@@ -155,21 +156,24 @@ class HelloRequest(_message.Message):
     public_key: bytes
     checkpoint_epochs: _containers.RepeatedScalarFieldContainer[int]
     initial_share: FloatMatrix
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., mode: _Optional[_Union[Mode, str]] = ..., protection: _Optional[_Union[Protection, str]] = ..., in_dim: _Optional[int] = ..., n_rows: _Optional[int] = ..., alignment_digest: _Optional[str] = ..., public_key: _Optional[bytes] = ..., checkpoint_epochs: _Optional[_Iterable[int]] = ..., initial_share: _Optional[_Union[FloatMatrix, _Mapping]] = ...) -> None: ...
+    model_id: str
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., mode: _Optional[_Union[Mode, str]] = ..., protection: _Optional[_Union[Protection, str]] = ..., in_dim: _Optional[int] = ..., n_rows: _Optional[int] = ..., alignment_digest: _Optional[str] = ..., public_key: _Optional[bytes] = ..., checkpoint_epochs: _Optional[_Iterable[int]] = ..., initial_share: _Optional[_Union[FloatMatrix, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("env", "session", "spec", "start_epoch", "epochs")
+    __slots__ = ("env", "session", "spec", "start_epoch", "epochs", "model_id")
     ENV_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     START_EPOCH_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     session: str
     spec: LayerSpec
     start_epoch: int
     epochs: int
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., spec: _Optional[_Union[LayerSpec, _Mapping]] = ..., start_epoch: _Optional[int] = ..., epochs: _Optional[int] = ...) -> None: ...
+    model_id: str
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., spec: _Optional[_Union[LayerSpec, _Mapping]] = ..., start_epoch: _Optional[int] = ..., epochs: _Optional[int] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class NextStepRequest(_message.Message):
     __slots__ = ("env", "session")
