@@ -41,20 +41,16 @@ __all__ = ["DEFAULT_TRAIN_STEPS", "ScanReport", "TranscriptSummary", "scan"]
 
 logger = logging.getLogger(__name__)
 
-#: Step names (glob patterns) a training message may carry: the `TrainService` calls.
+#: Step names (glob patterns) a training message may carry: the `TrainService` calls, whose
+#: requests and replies both carry the call's step (`vfl.transport`; a test pins the two).
 DEFAULT_TRAIN_STEPS: tuple[str, ...] = (
     "train.hello",
     "train.next_step",
-    "train.step",
     "train.forward",
-    "train.forward_reply",
     "train.forward_finish",
     "train.backward",
-    "train.backward_reply",
     "train.backward_finish",
     "train.epoch_saved",
-    "train.ack",
-    "train.abort",
 )
 TRAIN_PREFIX = "train."
 _MAX_HITS = 20

@@ -16,7 +16,7 @@ CONVERSATION: Conversation = [
     ("label", "align.request", b"\x0a\x04wxyz"),
     ("imaging", "align.response", b"\x0a\x02hi"),
     ("imaging", "train.forward", b"\x12\x05hello"),
-    ("label", "train.forward_reply", b"\x12\x03bye"),
+    ("label", "train.forward", b"\x12\x03bye"),
 ]
 
 

@@ -275,3 +275,10 @@ def test_non_utf8_id_found_as_raw_bytes(record: Record, tmp_path: Path) -> None:
     csv.write_bytes(b"id\nAB\xff\xfe0001\n")
     path = record(("align.request", field(3, b"AB\xff\xfe0001")))
     assert _found(path, read_scan_ids(csv)) == [("scan.id-leak", 5, 3)]
+
+
+def test_default_steps_cover_the_transport() -> None:
+    from vfl.audit import DEFAULT_TRAIN_STEPS
+    from vfl.transport._wire import STEPS
+
+    assert set(STEPS.values()) == set(DEFAULT_TRAIN_STEPS)
