@@ -234,6 +234,7 @@ hellos = st.builds(
     checkpoint_epochs=st.lists(st.integers(0, 10_000), max_size=5).map(tuple),
     initial_share=st.none()
     | st.lists(finite, min_size=6, max_size=6).map(lambda v: np.array(v).reshape(2, 3)),
+    model_id=st.text(max_size=40),
 )
 
 
@@ -276,6 +277,7 @@ specs = st.builds(
         spec=specs,
         start_epoch=st.integers(0, 1000),
         epochs=st.integers(0, 1000),
+        model_id=st.text(max_size=40),
     )
 )
 def test_hello_reply_round_trip(reply):
