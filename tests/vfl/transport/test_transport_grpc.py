@@ -360,3 +360,25 @@ def test_each_refusal_is_logged_with_party_method_and_reason(rig, caplog):
     (record,) = [r for r in caplog.records if r.name == "vfl.transport.grpc_server"]
     assert "Hello" in record.getMessage() and "unknown party" in record.getMessage()
     assert "stranger" in record.getMessage()
+
+
+def test_a_retry_while_the_original_still_runs_waits_for_it(rig):
+    gate = rig.service.block = threading.Event()
+    env = common_pb2.Envelope(
+        run_id=RUN,
+        sender="imaging",
+        recipient="label",
+        seq=500,
+        step="train.next_step",
+        protocol_version=1,
+    )
+    request = train_pb2.NextStepRequest(env=env, session="s-1")
+    with futures.ThreadPoolExecutor(2) as pool:
+        original = pool.submit(raw_call, rig.address, "NextStep", request, train_pb2.StepReply)
+        assert rig.service.entered.wait(timeout=10)
+        retry = pool.submit(raw_call, rig.address, "NextStep", request, train_pb2.StepReply)
+        time.sleep(0.1)
+        assert not retry.done()  # waiting on the original, not running next_step again
+        gate.set()
+        assert original.result(timeout=10) == retry.result(timeout=10)
+    assert len(rig.service.named("next_step")) == 1

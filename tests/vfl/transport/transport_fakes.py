@@ -32,6 +32,7 @@ class FakeService:
     session: str = "s-1"
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     block: threading.Event | None = None
+    entered: threading.Event = field(default_factory=threading.Event)
     explode: bool = False
 
     def hello(self, party, msg):
@@ -45,6 +46,7 @@ class FakeService:
     def next_step(self, party, session):
         self._check(session)
         self.calls.append(("next_step", party, session))
+        self.entered.set()
         if self.block is not None:
             self.block.wait(timeout=10)
         return Step("train", epoch=1, batch=4, positions=np.array([5, 0, 2**40, 7]))
