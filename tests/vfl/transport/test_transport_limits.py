@@ -73,3 +73,38 @@ def test_a_thousand_round_trips_do_not_grow_fds_or_the_reply_cache(rig):
 
     assert _open_fds() <= before + 2
     assert len(rig.servicer._last) == 1  # one cached reply per party, not per call
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_soak_two_parties_2000_forward_round_trips_without_growth(rig, engine):
+    from concurrent import futures
+
+    from vfl.crypto import ProductBudget
+    from vfl.protocol import ForwardRequest
+
+    rows = engine.encrypt(np.zeros((8, 3)), 0, ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=4))
+    key = engine.public_key.to_bytes()
+    clients = {p: rig.client(p) for p in ("imaging", "genomics")}
+
+    def run(party, n):
+        c = clients[party]
+        s = c.hello(party, Hello(party, "train", "paillier", 3, 10, "d", public_key=key)).session
+        for b in range(n):
+            c.forward(party, s, ForwardRequest(b, alpha_rows=rows))
+
+    with futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(run, clients, [100, 100]))  # warm up
+        fds, rss = _open_fds(), _rss_bytes()
+        rig.service.calls.clear()
+        list(pool.map(run, clients, [1000, 1000]))
+
+    assert len(rig.service.named("forward")) == 2000
+    assert _open_fds() <= fds + 2
+    assert _rss_bytes() - rss < 32 * 2**20
+    assert len(rig.servicer._last) == 2
