@@ -186,7 +186,7 @@ class TrainServicer:
                     raise entry.error or TrainingError(f"no reply recorded for {step}")
                 return entry.reply
             except VflError as exc:
-                logger.warning("refused %s from %r: %s", method, party, exc)
+                logger.warning("%s from %r refused or failed: %s", method, party, exc)
                 _abort(context, exc)
 
         return behaviour
