@@ -18,13 +18,14 @@ Feature party::
         reply = label.hello("imaging", hello)
 """
 
-from vfl.transport._wire import SERVICE, TRAIN_PROTOCOL_VERSION
+from vfl.transport._wire import SERVICE, STEPS, TRAIN_PROTOCOL_VERSION
 from vfl.transport.grpc_client import Deadlines, GrpcTrainClient
 from vfl.transport.grpc_server import PublicKeyFor, TrainServicer, add_train_service
 from vfl.transport.inprocess import InProcessTransport
 
 __all__ = [
     "SERVICE",
+    "STEPS",
     "TRAIN_PROTOCOL_VERSION",
     "Deadlines",
     "GrpcTrainClient",

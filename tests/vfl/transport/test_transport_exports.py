@@ -12,6 +12,7 @@ def test_exported_members():
         "InProcessTransport",
         "PublicKeyFor",
         "SERVICE",
+        "STEPS",
         "TRAIN_PROTOCOL_VERSION",
         "TrainServicer",
         "add_train_service",
