@@ -56,7 +56,8 @@ def scan_summary(report: ScanReport) -> dict[str, Any]:
 def verify_text(report: VerifyReport) -> str:
     """Return a verification result as plain text, one finding per line."""
     lines = [
-        f"{t['name']}: party {t['party']}, run {t['run_id']}, {t['lines']} line(s)"
+        f"{t['name']}: party {t['party']}, run {t['run_id']}, {t['lines']} line(s), "
+        f"head {t['head']}"
         for t in report.transcripts
     ]
     if len(report.transcripts) == 2:

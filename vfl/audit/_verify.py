@@ -30,7 +30,9 @@ class VerifyReport:
     """The outcome of `verify`.
 
     Attributes:
-        transcripts: name, run ID, party and line count of each transcript checked.
+        transcripts: name, run ID, party, line count and head (the last line's hash) of each
+            transcript checked. Parties that exchange or publish their heads at the end of
+            a run pin their chains: a later rewrite changes the head.
         matched: messages found on both sides (when a peer transcript was given).
         findings: every problem, in file order per check.
     """
@@ -56,7 +58,13 @@ def verify(path: Path, peer: Path | None = None) -> VerifyReport:
     for t in parsed:
         report.findings += t.problems + chain_findings(t)
         report.transcripts.append(
-            {"name": t.name, "run_id": t.run_id, "party": t.party, "lines": len(t.entries)}
+            {
+                "name": t.name,
+                "run_id": t.run_id,
+                "party": t.party,
+                "lines": len(t.entries),
+                "head": t.entries[-1].hash,
+            }
         )
     if peer is not None:
         matched, findings = peer_findings(parsed[0], parsed[1])

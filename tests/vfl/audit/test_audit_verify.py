@@ -27,6 +27,8 @@ def test_clean_pair_matches(pair: Pair) -> None:
     assert report.ok, report.findings
     assert report.matched == 5
     assert [t["party"] for t in report.transcripts] == ["imaging", "label"]
+    last = json.loads(a.read_text().splitlines()[-1])
+    assert report.transcripts[0]["head"] == last["hash"]
 
 
 def test_edited_line_named(pair: Pair) -> None:
