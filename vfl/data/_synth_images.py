@@ -9,12 +9,14 @@ stored values with RescaleIntercept -1024, as real scanners write them.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["SCANNERS", "render_slices", "write_dicom"]
+__all__ = ["SCANNERS", "render_slices", "write_dicom", "write_dicoms"]
 
 #: (manufacturer, HU offset, gain, noise sd) per scanner.
 SCANNERS: tuple[tuple[str, float, float, float], ...] = (
@@ -64,21 +66,27 @@ def render_slices(
     return np.asarray(np.clip(hu, -1024, 3071), dtype=np.float32)
 
 
-def write_dicom(path: Path, hu: NDArray[np.float32], patient_id: str, scanner: int) -> None:
-    """Write one slice as a CT DICOM file with a fresh study/series/instance UID."""
+#: pydicom's UID root; synthetic UIDs append "1" and 30 random digits (fixed width, no
+#: leading zero in the component, 58 bytes with padding).
+_UID_ROOT = "1.2.826.0.1.3680043.8.498."
+
+
+def _uid(digits: str) -> str:
+    return f"{_UID_ROOT}1{digits}"
+
+
+def _dataset(hu_shape: tuple[int, ...], patient_id: str, scanner: int, uids: list[str]) -> Any:
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = UID(uids[0])
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = uids
     ds.PatientID = patient_id
     ds.Modality = "CT"
     ds.Manufacturer = SCANNERS[scanner][0]
@@ -86,10 +94,65 @@ def write_dicom(path: Path, hu: NDArray[np.float32], patient_id: str, scanner: i
     ds.ImagePositionPatient = [0.0, 0.0, 0.0]
     ds.PixelSpacing = [0.8, 0.8]
     ds.SliceThickness = 2.5
-    ds.Rows, ds.Columns = hu.shape
+    ds.Rows, ds.Columns = hu_shape
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     ds.RescaleIntercept, ds.RescaleSlope = -1024, 1
-    ds.PixelData = np.clip(np.rint(hu + 1024), 0, 4095).astype("<u2").tobytes()
+    ds.PixelData = np.zeros(hu_shape, dtype="<u2").tobytes()
+    return ds
+
+
+def _stored(hu: NDArray[np.float32]) -> bytes:
+    return np.clip(np.rint(hu + 1024), 0, 4095).astype("<u2").tobytes()
+
+
+def write_dicom(
+    path: Path, hu: NDArray[np.float32], patient_id: str, scanner: int, uid_digits: list[str]
+) -> None:
+    """Write one slice as a CT DICOM file (pydicom), with study/series/instance UIDs.
+
+    Args:
+        path: the file to write.
+        hu: the slice in Hounsfield units.
+        patient_id: the PatientID tag.
+        scanner: index into `SCANNERS` (Manufacturer tag).
+        uid_digits: three strings of 30 digits: instance, study and series UIDs.
+    """
+    ds = _dataset(hu.shape, patient_id, scanner, [_uid(d) for d in uid_digits])
+    ds.PixelData = _stored(hu)
     ds.save_as(path, enforce_file_format=True)
+
+
+def write_dicoms(
+    paths: list[Path],
+    slices: NDArray[np.float32],
+    patient_ids: list[str],
+    scanners: list[int],
+    rng: np.random.Generator,
+) -> None:
+    """Write many slices fast: pydicom encodes one template per scanner, then bytes are patched.
+
+    The template holds placeholder UIDs and patient ID of the final width; each file swaps in
+    its own values and pixel data (the last element), so files are byte-for-byte what
+    `write_dicom` would produce. IDs of another width fall back to `write_dicom`.
+    """
+    holders = [f"{k:030d}" for k in (1, 2, 3)]
+    width = max((len(p) for p in patient_ids), default=0)
+    pid_holder = "#" * width
+    templates: dict[int, bytes] = {}
+    n_pixels = int(np.prod(slices.shape[1:])) * 2
+    for path, hu, pid, scanner in zip(paths, slices, patient_ids, scanners, strict=True):
+        digits = ["".join(map(str, rng.integers(0, 10, size=30))) for _ in range(3)]
+        if len(pid) != width:
+            write_dicom(path, hu, pid, scanner, digits)
+            continue
+        if scanner not in templates:
+            buffer = io.BytesIO()
+            ds = _dataset(hu.shape, pid_holder, scanner, [_uid(h) for h in holders])
+            ds.save_as(buffer, enforce_file_format=True)
+            templates[scanner] = buffer.getvalue()[:-n_pixels]
+        header = templates[scanner].replace(pid_holder.encode(), pid.encode("ascii"))
+        for holder, value in zip(holders, digits, strict=True):
+            header = header.replace(_uid(holder).encode(), _uid(value).encode())
+        path.write_bytes(header + _stored(hu))

@@ -31,7 +31,7 @@ import pandas as pd
 
 from vfl.certs import init_certs
 from vfl.data._synth_config import FEATURE_PARTIES, write_party_configs
-from vfl.data._synth_images import SCANNERS, render_slices, write_dicom
+from vfl.data._synth_images import SCANNERS, render_slices, write_dicoms
 from vfl.data._synth_model import PGX_BLOCK, Cohort, Effects, draw_cohort
 from vfl.data._synth_vcf import write_vcf
 from vfl.errors import ConfigError
@@ -102,12 +102,11 @@ def _write_imaging(cohort: Cohort, spec: SynthSpec, site: Path) -> Path:
     (site / "dicom").mkdir(parents=True)
     accessions = rng.choice(90_000_000, size=members.size, replace=False) + 10_000_000
     paths = [f"dicom/ACC{a:08d}.dcm" for a in accessions]
-    for k, (m, rel) in enumerate(zip(members, paths, strict=True)):
-        write_dicom(site / rel, hu[k], cohort.ids[m], int(cohort.scanner[m]))
+    ids = [cohort.ids[m] for m in members]
+    scanners = [int(s) for s in cohort.scanner[members]]
+    write_dicoms([site / p for p in paths], hu, ids, scanners, rng)
     manifest = site / "manifest.csv"
-    pd.DataFrame({"patient_id": [cohort.ids[m] for m in members], "path": paths}).to_csv(
-        manifest, index=False
-    )
+    pd.DataFrame({"patient_id": ids, "path": paths}).to_csv(manifest, index=False)
     return manifest
 
 

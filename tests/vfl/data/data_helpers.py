@@ -10,6 +10,9 @@ import pandas as pd
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from vfl.config import load_config
+from vfl.data import DataConfig, PartyData, load_data_config, load_party_data
+
 VCF_HEADER = (
     "##fileformat=VCFv4.2\n"
     "##contig=<ID=1,length=1000000>\n"
@@ -64,3 +67,20 @@ def vcf(path: Path, samples: list[str], records: list[tuple[str, str, list[str]]
         lines.append("\t".join(fixed + calls))
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     return path
+
+
+def site_config(config_path: Path) -> DataConfig:
+    """A party's `[data]` config, read from its TOML as stage 2 will."""
+    cfg = load_config(config_path)
+    return load_data_config(
+        cfg.extra["data"],
+        base_dir=config_path.parent,
+        ids_file=cfg.align.ids_file,
+        id_column=cfg.align.id_column,
+        case_fold=cfg.align.case_fold,
+    )
+
+
+def load_site(config_path: Path, rows: list[int] | None = None) -> PartyData:
+    """Load a party's data exactly as stage 2 will: from its own TOML config."""
+    return load_party_data(site_config(config_path), rows)
