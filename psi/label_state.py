@@ -17,16 +17,18 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols import align_pb2
 from psi import buckets, ecdh
 from psi.config import PsiConfig
-from psi.envelope import PROTOCOL_VERSION, Sequencer
+from psi.envelope import Sequencer, check_request
 from psi.errors import AlignmentError, PeerRefusedError, ProtocolViolationError
 from psi.ids import IdSet
-from psi.order import SALT_BYTES, digest, shared_order
+from psi.label_decide import Outcome, compare_digests, decide
+from psi.order import SALT_BYTES, digest
 
 __all__ = ["VISIBILITY_TO_WIRE", "LabelRun", "Outcome"]
 
@@ -37,16 +39,6 @@ VISIBILITY_TO_WIRE = {
     "label-only": align_pb2.LABEL_ONLY,
     "size-only": align_pb2.SIZE_ONLY,
 }
-
-
-@dataclass
-class Outcome:
-    """The run's result as the label party decided it."""
-
-    code: Any  # align_pb2.Outcome value
-    detail: str = ""
-    final: list[int] = field(default_factory=list)  # label ID indices, in shared order
-    final_size: int = 0
 
 
 @dataclass
@@ -91,34 +83,17 @@ class LabelRun:
     # ---- envelope and party checks -------------------------------------------------------
 
     def _check(self, env: Any, step: str, cn: str | None) -> None:
-        if env.run_id != self.run_id:
-            raise PeerRefusedError(
-                f"wrong run ID: the label party is on run {self.run_id!r}, the caller on "
-                f"{env.run_id!r}"
-            )
-        if env.protocol_version != PROTOCOL_VERSION:
-            raise PeerRefusedError(
-                f"protocol version {env.protocol_version} not supported (label party speaks "
-                f"{PROTOCOL_VERSION})"
-            )
-        if env.sender not in self.expected:
-            raise PeerRefusedError(
-                f"unknown party {env.sender!r}: not in this run's feature_parties"
-            )
-        if cn is not None and cn != env.sender:
-            raise PeerRefusedError(
-                f"certificate is for {cn!r} but the caller claims {env.sender!r}"
-            )
-        if env.recipient != self.name:
-            raise PeerRefusedError(f"message addressed to {env.recipient!r}, this is {self.name!r}")
-        if env.step != step:
-            raise ProtocolViolationError(f"step {env.step!r} sent to the {step!r} call")
+        check_request(env, run_id=self.run_id, me=self.name, step=step, known=self.expected, cn=cn)
 
-    def _party(self, env: Any, floor: int) -> _Party:
+    def _party(self, env: Any, floor: Callable[[_Party], int | None]) -> _Party:
+        """The sender's state, after checking its sequence number is fresh and above `floor`."""
         party = self.parties.get(env.sender)
         if party is None:
             raise ProtocolViolationError(f"{env.sender!r} must say hello first")
-        if env.seq in party.seen or env.seq <= floor:
+        low = floor(party)
+        if low is None:
+            raise ProtocolViolationError(f"step {env.step!r} before its preceding step")
+        if env.seq in party.seen or env.seq <= low:
             raise ProtocolViolationError(f"out-of-order or replayed sequence number {env.seq}")
         party.seen.add(env.seq)
         party.max_seq = max(party.max_seq, env.seq)
@@ -190,10 +165,7 @@ class LabelRun:
         self._check(req.env, "align.setup", cn)
         with self.cond:
             self._alive()
-            party = self._party(
-                req.env,
-                self.parties[req.env.sender].hello_seq if req.env.sender in self.parties else -1,
-            )
+            party = self._party(req.env, lambda p: p.hello_seq)
             self._check_bucket(party, req.bucket)
             if req.bucket in party.bucket_seq:
                 raise ProtocolViolationError(f"bucket {req.bucket} set up twice")
@@ -217,11 +189,7 @@ class LabelRun:
         self._check(req.env, "align.response", cn)
         with self.cond:
             self._alive()
-            party = self.parties.get(req.env.sender)
-            floor = party.bucket_seq.get(req.bucket) if party else None
-            if party is None or floor is None:
-                raise ProtocolViolationError(f"response for bucket {req.bucket} before its setup")
-            self._party(req.env, floor)
+            party = self._party(req.env, lambda p: p.bucket_seq.get(req.bucket))
             if req.bucket in party.done:
                 raise ProtocolViolationError(f"bucket {req.bucket} answered twice")
             setup = party.setups.pop(req.bucket)
@@ -262,31 +230,13 @@ class LabelRun:
         """Intersect across parties and decide the outcome (called with the lock held)."""
         if self.outcome is not None:
             return
-        minimum = self.cfg.align.min_intersection
         pairwise = {p.name: p.pairwise for p in self.parties.values()}
         logger.info("all parties done; pairwise intersection sizes %s", sorted(pairwise.values()))
-        if self.cfg.align.visibility == "size-only":
-            small = min(pairwise.values())
-            code = align_pb2.OK if small >= minimum else align_pb2.TOO_SMALL
-            detail = "" if code == align_pb2.OK else self._too_small(small)
-            self.outcome = Outcome(code, detail)
+        matched = {p.name: p.matches.keys() for p in self.parties.values()}
+        a = self.cfg.align
+        self.outcome = decide(a.visibility, a.min_intersection, self.ids.ids, matched, pairwise)
+        if self.outcome.code != align_pb2.OK or a.visibility != "both":
             self.verdict = self.outcome
-            return
-        common = set.intersection(*(set(p.matches) for p in self.parties.values()))
-        if len(common) < minimum:
-            self.outcome = Outcome(align_pb2.TOO_SMALL, self._too_small(len(common)))
-            self.verdict = self.outcome
-            return
-        final = shared_order(self.ids.ids, list(common))
-        self.outcome = Outcome(align_pb2.OK, final=final, final_size=len(final))
-        if self.cfg.align.visibility == "label-only":
-            self.verdict = self.outcome
-
-    def _too_small(self, size: int) -> str:
-        return (
-            f"intersection size {size} is below the minimum {self.cfg.align.min_intersection} "
-            "agreed by the parties; no output written"
-        )
 
     def _wait(self, until: Any, poll_s: float) -> bool:
         """Wait (lock held) until `until()` or the poll interval ends; True if it holds."""
@@ -296,10 +246,7 @@ class LabelRun:
         """Long poll for the outcome; `pending` if it is not decided within `poll_s`."""
         self._check(req.env, "align.result", cn)
         with self.cond:
-            party = self._party(
-                req.env,
-                self.parties[req.env.sender].max_seq if req.env.sender in self.parties else -1,
-            )
+            party = self._party(req.env, lambda p: p.max_seq)
             ready = self._wait(lambda: self.outcome is not None, poll_s)
             env = self.seq.envelope(party.name, "align.result")
             if not ready or self.outcome is None:
@@ -321,10 +268,7 @@ class LabelRun:
         """Under "both": H(x)^b of the final set that falls into one of the party's buckets."""
         self._check(req.env, "align.final", cn)
         with self.cond:
-            party = self._party(
-                req.env,
-                self.parties[req.env.sender].max_seq if req.env.sender in self.parties else -1,
-            )
+            party = self._party(req.env, lambda p: p.max_seq)
             self._alive()
             out = self.outcome
             if out is None or out.code != align_pb2.OK or self.cfg.align.visibility != "both":
@@ -345,10 +289,7 @@ class LabelRun:
         """Collect a party's digest; once all are in, compare them with ours (long poll)."""
         self._check(req.env, "align.confirm", cn)
         with self.cond:
-            party = self._party(
-                req.env,
-                self.parties[req.env.sender].max_seq if req.env.sender in self.parties else -1,
-            )
+            party = self._party(req.env, lambda p: p.max_seq)
             if self.outcome is None or self.cfg.align.visibility != "both":
                 raise ProtocolViolationError("digest sent before the outcome or without 'both'")
             if party.digest is None:
@@ -363,16 +304,12 @@ class LabelRun:
             return align_pb2.Verdict(env=env, outcome=self.verdict.code, detail=self.verdict.detail)
 
     def _maybe_compare(self) -> None:
-        if self.verdict is not None or any(p.digest is None for p in self.parties.values()):
+        digests = {p.name: p.digest for p in self.parties.values() if p.digest is not None}
+        if self.verdict is not None or self.outcome is None or len(digests) < len(self.parties):
             return
-        mine = self.own_digest()
-        bad = sum(1 for p in self.parties.values() if p.digest != mine)
-        if bad:
-            detail = f"{bad} party(ies) hold a different ordered list; no output written"
-            logger.error("digest mismatch: %s", detail)
-            self.verdict = Outcome(align_pb2.MISMATCH, detail)
-        else:
-            self.verdict = self.outcome
+        self.verdict = compare_digests(self.own_digest(), digests, self.outcome)
+        if self.verdict.code == align_pb2.MISMATCH:
+            logger.error("digest mismatch: %s", self.verdict.detail)
         self.cond.notify_all()
 
     def abort(self, req: Any, cn: str | None) -> align_pb2.Ack:

@@ -38,6 +38,37 @@ def in_process(label_ids: list[bytes], feature_ids: list[bytes]) -> tuple[float,
     return time.perf_counter() - t0, len(found)
 
 
+def _encrypt_chunk(args: tuple[bytes, list[bytes]]) -> int:
+    from psi.ecdh import Ecdh
+
+    key, items = args
+    return len(Ecdh(key).hash_encrypt(items))
+
+
+def threads_vs_processes(n: int = 20_000) -> dict[str, float]:
+    """Hash-and-encrypt throughput: 1 thread, 2 threads (own objects), 2 processes."""
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    from psi.ecdh import new_key
+
+    key, items = new_key(), [f"ID{i:09d}".encode() for i in range(n)]
+    halves = [(key, items[: n // 2]), (key, items[n // 2 :])]
+    out = {}
+    t0 = time.perf_counter()
+    _encrypt_chunk((key, items))
+    out["one_thread"] = n / (time.perf_counter() - t0)
+    with ThreadPoolExecutor(2) as pool:
+        t0 = time.perf_counter()
+        list(pool.map(_encrypt_chunk, halves))
+        out["two_threads"] = n / (time.perf_counter() - t0)
+    with ProcessPoolExecutor(2) as ppool:
+        list(ppool.map(_encrypt_chunk, [(key, items[:10])] * 2))  # start the workers first
+        t0 = time.perf_counter()
+        list(ppool.map(_encrypt_chunk, halves))
+        out["two_processes"] = n / (time.perf_counter() - t0)
+    return {k: round(v) for k, v in out.items()}
+
+
 def read_ids(path: Path) -> list[bytes]:
     return [line.encode() for line in path.read_text().splitlines()[1:]]
 
@@ -73,9 +104,11 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200_000, help="IDs per party (default 200000)")
     ap.add_argument("--workers", type=int, default=4, help="bucket threads per feature party")
     ap.add_argument("--skip-inprocess", action="store_true", help="only run (b) (e.g. for 1M)")
+    ap.add_argument("--parallel", action="store_true", help="also time threads vs processes")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="vfl-bench-psi-") as tmp:
         root = Path(tmp)
+        load_before = os.getloadavg()  # the machine is shared: record how busy it was
         b_s, summaries = two_processes(root, args.n, args.workers)
         b_rate = 2 * args.n / b_s
         print(f"(b) vfl align, 2 processes over gRPC+mTLS: {b_s:.1f} s, {b_rate:,.0f} items/s")
@@ -90,6 +123,7 @@ def main() -> None:
             "b_items_per_s": round(b_rate),
             "peak_rss_mib": {str(s["party"]): s["peak_rss_mib"] for s in summaries},
             "workers": args.workers,
+            "loadavg_at_start": [round(x, 2) for x in load_before],
             "cpus": os.cpu_count(),
             "machine": platform.platform(),
         }
@@ -108,6 +142,10 @@ def main() -> None:
             result.update(
                 a_seconds=round(a_s, 2), a_items_per_s=round(a_rate), ratio=round(ratio, 3)
             )
+        if args.parallel:
+            par = threads_vs_processes()
+            print(f"ECDH hash+encrypt items/s: {par}")
+            result["ecdh_parallel_items_per_s"] = par
         print(json.dumps(result, sort_keys=True))
 
 

@@ -96,7 +96,7 @@ def test_replayed_and_out_of_order_sequence_numbers_are_rejected(tmp_path: Path)
     with pytest.raises(ProtocolViolationError, match="sequence number 3"):
         run.exchange(setup, None)
     resp = align_pb2.ResponseMessage(env=env("align.response", 9), bucket=1)
-    with pytest.raises(ProtocolViolationError, match="before its setup"):
+    with pytest.raises(ProtocolViolationError, match="before its preceding step"):
         run.respond(resp, None)
 
 
@@ -129,3 +129,17 @@ def test_final_points_are_only_those_of_the_final_set(tmp_path: Path) -> None:
     full_exchange(run, IDS[:12])
     reply = run.final(align_pb2.FinalQuery(env=env("align.final", 3), bucket=0), None)
     assert len(reply.points) == 12 and list(reply.points) == sorted(reply.points)
+
+
+def test_decide_intersects_across_parties_and_applies_the_minimum() -> None:
+    from psi.label_decide import compare_digests, decide
+
+    ids = [b"d", b"a", b"c", b"b"]
+    out = decide("both", 2, ids, {"f": {0, 1, 2}, "g": {1, 2, 3}}, {"f": 3, "g": 3})
+    assert out.code == align_pb2.OK and [ids[i] for i in out.final] == [b"a", b"c"]
+    small = decide("both", 3, ids, {"f": {0, 1, 2}, "g": {1, 2, 3}}, {"f": 3, "g": 3})
+    assert small.code == align_pb2.TOO_SMALL and "size 2 is below the minimum 3" in small.detail
+    sizes = decide("size-only", 3, ids, {"f": set(), "g": set()}, {"f": 3, "g": 2})
+    assert sizes.code == align_pb2.TOO_SMALL
+    assert compare_digests(b"x", {"f": b"x", "g": b"x"}, out) is out
+    assert compare_digests(b"x", {"f": b"x", "g": b"y"}, out).code == align_pb2.MISMATCH
