@@ -65,7 +65,11 @@ def _read_dicom_file(path: Path) -> tuple[tuple[float, ...], Array]:
 
 def _read_dicom(path: Path) -> Array:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = sorted(
+            p
+            for p in path.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.name.upper() != "DICOMDIR"
+        )
         if not files:
             raise _Unreadable("empty DICOM folder")
     elif path.is_file():

@@ -3,11 +3,12 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import vfl.data
-from vfl.data import load_data_config, parse_data_config
-from vfl.errors import ConfigError
+from vfl.data import load_data_config, parse_data_config, read_aligned_rows
+from vfl.errors import ConfigError, InputDataError
 
 GOOD = """
 [data.image]
@@ -102,3 +103,13 @@ def test_every_problem_is_collected(tmp_path: Path) -> None:
 def test_an_empty_section_asks_for_a_source(tmp_path: Path) -> None:
     _, problems = parse_data_config({}, base_dir=tmp_path, ids_file=tmp_path, id_column="id")
     assert problems == ["[data] image|genomics|table|labels: at least one data source is required"]
+
+
+def test_read_aligned_rows(tmp_path: Path) -> None:
+    pd.DataFrame({"row": [4, 0, 2]}).to_parquet(tmp_path / "aligned.parquet")
+    assert read_aligned_rows(tmp_path / "aligned.parquet").tolist() == [4, 0, 2]
+    pd.DataFrame({"row": ["a"]}).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputDataError, match="must hold integers"):
+        read_aligned_rows(tmp_path / "bad.parquet")
+    with pytest.raises(InputDataError, match="cannot read column 'row'"):
+        read_aligned_rows(tmp_path / "missing.parquet")

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,3 +87,24 @@ def test_cli_writes_a_cohort_and_maps_mistakes_to_exit_codes(tmp_path: Path) -> 
     again = CliRunner().invoke(cli, [*args, *sizes], standalone_mode=False)
     assert isinstance(again.exception, ConfigError)
     assert exit_code_for(again.exception) == 2
+
+
+def _vfl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-c", "from vfl.cli import main; main()", *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_synth_as_a_real_process(tmp_path: Path) -> None:
+    sizes = ["--n-shared", "30", "--n-imaging", "35", "--n-genomics", "40", "--n-label", "32"]
+    ok = _vfl("synth", "--out", "c", *sizes, "--n-snps", "20", "--format", "json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads(ok.stdout)
+    assert summary["n_shared"] >= 30
+    assert (tmp_path / "c" / "certs" / "imaging.pem").is_file()  # mTLS configs are ready to run
+    site = load_site(Path(summary["configs"]["imaging"]))
+    assert site.image is not None and site.image.shape == (35, 1, 64, 64)
+    bad = _vfl("synth", "--out", "c", "--n-shared", "50", "--n-label", "10", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert "--n-label must be at least --n-shared" in bad.stderr
+    assert "not an empty folder" in bad.stderr
