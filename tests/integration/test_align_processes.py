@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from vfl.party.launch import PartyProcess, free_port, run_parties, write_config
+from vfl.party.launch import PartyProcess, free_port, run_parties, wait_listening, write_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "psi"))
 from psi_leakscan import leaks  # noqa: E402
@@ -385,3 +385,64 @@ def test_100k_ids_per_side(tmp_path: Path) -> None:
     runs = s.run(timeout_s=900)
     assert_ok(runs)
     assert s.aligned_ids("label") == s.aligned_ids("imaging") == sorted(common)
+
+
+def test_transcripts_of_both_sides_verify_and_match(tmp_path: Path) -> None:
+    """`--transcript` hands the audit trail to the wire observer of each real process."""
+    from vfl.audit import load_transcript, verify
+
+    common = cohort("PAT", 150, 1)
+    s = Study(tmp_path)
+    s.party("label", "label", common + cohort("L", 50, 2), features=["imaging"])
+    s.party("imaging", "feature", common + cohort("I", 50, 3))
+    port = s.port
+    label_tr, feat_tr = tmp_path / "label.jsonl", tmp_path / "imaging.jsonl"
+    label_cmd = ["--insecure", "--transcript", str(label_tr), "--capture-payloads"]
+    feat_cmd = ["--insecure", "--transcript", str(feat_tr), "--capture-payloads"]
+    procs = []
+    try:
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from vfl.cli import main; main()",
+                    "align",
+                    "--config",
+                    str(s.configs["label"]),
+                    *label_cmd,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+        wait_listening(f"127.0.0.1:{port}", 30)
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from vfl.cli import main; main()",
+                    "align",
+                    "--config",
+                    str(s.configs["imaging"]),
+                    *feat_cmd,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()[-2000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    report = verify(label_tr, feat_tr)
+    assert report.ok, report.findings
+    parsed = load_transcript(feat_tr, keep_payloads=True)
+    messages = [e.message for e in parsed.entries if e.message is not None]
+    assert report.matched == len(messages) > 6
+    assert leaks([m.payload for m in messages if m.payload], s.ids["label"] + s.ids["imaging"]) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,20 @@ def _text(summary: dict[str, Any]) -> str:
     is_flag=True,
     help="No TLS and no party authentication (tests on loopback only; warns loudly).",
 )
-def align_command(config_path: Path, fmt: str, insecure: bool) -> None:
+@click.option(
+    "--transcript",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Append every wire message to this hash-chained audit transcript (JSONL).",
+)
+@click.option(
+    "--capture-payloads",
+    is_flag=True,
+    help="Store message payloads in the transcript too (needed by `vfl audit scan`).",
+)
+def align_command(
+    config_path: Path, fmt: str, insecure: bool, transcript: Path | None, capture_payloads: bool
+) -> None:
     """Find the patients this party shares with the others, without revealing the rest.
 
     \b
@@ -103,8 +116,21 @@ def align_command(config_path: Path, fmt: str, insecure: bool) -> None:
 
     overrides = {"network": {"insecure": True}} if insecure else None
     cfg = load_config(config_path, overrides=overrides)
-    with progress_bar(f"align ({cfg.party.name})") as update:
-        summary = align(cfg.psi, progress=update)
+    with ExitStack() as stack:
+        observer = None
+        if transcript is not None:
+            from vfl.audit import Transcript
+
+            observer = stack.enter_context(
+                Transcript(
+                    transcript,
+                    run_id=cfg.party.run_id,
+                    party=cfg.party.name,
+                    capture=capture_payloads,
+                )
+            )
+        update = stack.enter_context(progress_bar(f"align ({cfg.party.name})"))
+        summary = align(cfg.psi, observer=observer, progress=update)
     summary = {**summary, "workdir": str(cfg.party.workdir)}
     click.echo(json.dumps(summary, sort_keys=True) if fmt == "json" else _text(summary))
 

@@ -22,7 +22,14 @@ import grpc
 
 from vfl.errors import PeerUnreachableError, VflError
 
-__all__ = ["PartyProcess", "free_port", "run_parties", "write_config", "write_id_cohorts"]
+__all__ = [
+    "PartyProcess",
+    "free_port",
+    "run_parties",
+    "wait_listening",
+    "write_config",
+    "write_id_cohorts",
+]
 
 _CLI = "from vfl.cli import main; main()"
 
@@ -111,10 +118,10 @@ class PartyProcess:
 
 
 def _start(
-    config: Path, args: Sequence[str], logs: Path
+    config: Path, args: Sequence[str], logs: Path, command: str = "align"
 ) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    out, err = logs / f"{config.stem}.out", logs / f"{config.stem}.err"
-    cmd = [sys.executable, "-c", _CLI, "align", "--config", str(config), "--format", "json", *args]
+    out, err = logs / f"{config.stem}.{command}.out", logs / f"{config.stem}.{command}.err"
+    cmd = [sys.executable, "-c", _CLI, command, "--config", str(config), "--format", "json", *args]
     with out.open("wb") as fo, err.open("wb") as fe:
         proc = subprocess.Popen(cmd, stdout=fo, stderr=fe)
     return proc, out, err
@@ -148,8 +155,9 @@ def run_parties(
     logs: Path | None = None,
     timeout_s: float = 600.0,
     credentials: grpc.ChannelCredentials | None = None,
+    command: str = "align",
 ) -> list[PartyProcess]:
-    """Run `vfl align` for the label party and every feature party as separate processes.
+    """Run `vfl <command>` for the label party and every feature party as separate processes.
 
     Args:
         label: the label party's config (listening on `label_address`).
@@ -159,6 +167,7 @@ def run_parties(
         logs: directory for each process's stdout/stderr (default: next to the label config).
         timeout_s: overall limit; every process still running then is killed.
         credentials: channel credentials for the readiness probe under mTLS.
+        command: the `vfl` command every party runs ("align", "train", "predict").
 
     Returns:
         The label party first, then the feature parties, each with exit code and output.
@@ -167,7 +176,7 @@ def run_parties(
     logs.mkdir(parents=True, exist_ok=True)
     started: list[tuple[Path, subprocess.Popen[bytes], Path, Path]] = []
     try:
-        proc, out, err = _start(label, args, logs)
+        proc, out, err = _start(label, args, logs, command)
         started.append((label, proc, out, err))
         try:
             wait_listening(label_address, min(timeout_s, 60.0), credentials)
@@ -176,7 +185,7 @@ def run_parties(
                 raise
             features = []  # the label party already exited (e.g. a config error)
         for cfg in features:
-            started.append((cfg, *_start(cfg, args, logs)))
+            started.append((cfg, *_start(cfg, args, logs, command)))
         deadline = time.monotonic() + timeout_s
         for _, p, _, _ in started:
             p.wait(timeout=max(0.1, deadline - time.monotonic()))
