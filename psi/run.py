@@ -98,6 +98,7 @@ def align(
     t_psi = time.perf_counter()
     if rows is not None:
         outputs.write_aligned(workdir, rows)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = _summary(
         cfg,
         sizes=sizes,
@@ -105,11 +106,12 @@ def align(
         digest=digest.hex() if digest else None,
         n_buckets=n_buckets,
         outputs=[outputs.ALIGNED, outputs.SUMMARY] if rows is not None else [outputs.SUMMARY],
-        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mib=round(usage.ru_maxrss / 1024, 1),
         timings_s={
             "read": round(t_read - t0, 3),
             "psi": round(t_psi - t_read, 3),
             "total": round(time.perf_counter() - t0, 3),
+            "cpu": round(usage.ru_utime + usage.ru_stime, 3),
         },
     )
     outputs.write_summary(workdir, summary)

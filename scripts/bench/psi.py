@@ -29,12 +29,14 @@ def in_process(label_ids: list[bytes], feature_ids: list[bytes]) -> tuple[float,
     import private_set_intersection.python as psi
 
     t0 = time.perf_counter()
+    c0 = time.process_time()
     client = psi.client.CreateWithNewKey(True)
     server = psi.server.CreateWithNewKey(True)
     setup = server.CreateSetupMessage(0.0, len(label_ids), feature_ids, psi.DataStructure.RAW)
     request = client.CreateRequest(label_ids)
     response = server.ProcessRequest(request)
     found = client.GetIntersection(setup, response)
+    print(f"    in-process CPU {time.process_time() - c0:.1f} s")
     return time.perf_counter() - t0, len(found)
 
 
@@ -115,7 +117,8 @@ def main() -> None:
         for s in summaries:
             print(
                 f"    {s['party']} ({s['role']}): shared {s['sizes']['final']}, "  # type: ignore[index]
-                f"peak RSS {s['peak_rss_mib']} MiB, psi {s['timings_s']['psi']} s"
+                f"peak RSS {s['peak_rss_mib']} MiB, psi {s['timings_s']['psi']} s, "
+                f"CPU {s['timings_s']['cpu']} s"
             )  # type: ignore[index]
         result: dict[str, object] = {
             "n": args.n,
