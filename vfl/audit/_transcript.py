@@ -239,6 +239,11 @@ def _write_new(path: Path, data: bytes) -> None:
         os.link(tmp_name, path)
     finally:
         os.unlink(tmp_name)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _torn_tail(path: Path) -> int:

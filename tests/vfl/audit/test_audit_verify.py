@@ -152,3 +152,26 @@ def test_retransmission_ok_but_conflicting_seq_named(tmp_path: Path) -> None:
     assert [(f.check, f.source, f.lineno, f.seq) for f in found] == [
         ("peer.conflict", "a.jsonl", 5, 1)
     ]
+
+
+def test_label_with_two_feature_parties(tmp_path: Path) -> None:
+    from vfl.audit import Transcript
+
+    paths = {name: tmp_path / f"{name}.jsonl" for name in ("label", "imaging", "genomics")}
+    with (
+        Transcript(paths["label"], run_id="r", party="label") as label,
+        Transcript(paths["imaging"], run_id="r", party="imaging") as imaging,
+        Transcript(paths["genomics"], run_id="r", party="genomics") as genomics,
+    ):
+        for seq, (name, side) in enumerate([("imaging", imaging), ("genomics", genomics)] * 3):
+            payload = f"{name}-{seq}".encode()
+            side.on_message(direction="send", peer="label", step="s", seq=seq, payload=payload)
+            label.on_message(direction="recv", peer=name, step="s", seq=seq, payload=payload)
+            label.on_message(direction="send", peer=name, step="s", seq=seq, payload=b"ok")
+            side.on_message(direction="recv", peer="label", step="s", seq=seq, payload=b"ok")
+    for name in ("imaging", "genomics"):
+        report = verify(paths["label"], paths[name])
+        assert report.ok, report.findings
+        assert report.matched == 6
+    found = verify(paths["imaging"], paths["genomics"]).findings
+    assert found == []  # they never talk to each other: nothing to match, nothing wrong
