@@ -2,8 +2,8 @@
 
 G holds W̃, its share of the interactive weights, and only ever sees H's embedding under
 H's key or as the projection z = α·W. Every product it returns to H is masked (where H must
-not learn it) and re-randomized (so H cannot strip the randomness it chose and search the
-exponent for G's scalars).
+not learn it) and re-randomized by the engine's products (so H cannot strip the randomness
+it chose and search the exponent for G's scalars).
 """
 
 from __future__ import annotations
@@ -75,7 +75,9 @@ class PaillierLabelLayer:
         budget = self.spec.forward_budget()
         product = self.engine.matmul(req.alpha_rows, self.weight_share)
         mask = self.engine.random_mask(product.shape, budget)
-        masked = self.engine.rerandomize(self.engine.add_ints(product, mask))
+        # matmul/tmatmul return re-randomized ciphertexts (circuit privacy); adding the
+        # plaintext mask keeps that fresh randomness, so no second re-randomization is needed.
+        masked = self.engine.add_ints(product, mask)
         offsets = scalar_side_correction(self.weight_share, budget, "matmul")
         self._state = _Batch(req.batch, train, req.alpha_cols, req.noise_share, mask, offsets)
         return ForwardReply(batch=req.batch, masked=masked)
@@ -102,7 +104,7 @@ class PaillierLabelLayer:
         grad = self.engine.tmatmul(state.alpha_cols, delta)
         state.grad_mask = self.engine.random_mask(grad.shape, bwd)
         state.grad_offsets = scalar_side_correction(delta, bwd, "tmatmul")
-        grad = self.engine.rerandomize(self.engine.add_ints(grad, state.grad_mask))
+        grad = self.engine.add_ints(grad, state.grad_mask)
         grad_input = self._cross(state.noise_share, delta)
         return BackwardReply(batch=state.batch, grad_weight=grad, grad_input=grad_input)
 
@@ -114,7 +116,7 @@ class PaillierLabelLayer:
         share_q = quantize(self.weight_share, cross.x_bound, cross.x_frac_bits, "weight share")
         own = share_q.dot(delta_q.T) - scalar_side_correction(delta.T, cross, "matmul")
         plain = own + cross_term_offset(self.spec)
-        return self.engine.rerandomize(self.engine.add_ints(product, plain))
+        return self.engine.add_ints(product, plain)
 
     def on_backward_finish(self, fin: BackwardFinish | None) -> None:
         """Unmask ∇W + N/η and step W̃ ← W̃ − η·(∇W + N/η); H steps E ← E + N."""
