@@ -21,6 +21,7 @@ from psi.config import PsiConfig
 from psi.envelope import Sequencer, check_reply
 from psi.errors import (
     AlignmentError,
+    ConfigError,
     IntersectionTooSmallError,
     OrderMismatchError,
     PeerError,
@@ -188,7 +189,8 @@ def run_feature(
         IntersectionTooSmallError / OrderMismatchError / AlignmentError: the run failed.
     """
     n = cfg.network
-    assert n.peer is not None
+    if n.peer is None:
+        raise ConfigError("[network] peer (the label party's host:port) is required")
     tls = (
         None
         if n.insecure or not (n.ca_cert and n.cert and n.key)

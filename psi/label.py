@@ -19,6 +19,7 @@ from psi import net
 from psi.config import PsiConfig
 from psi.errors import (
     AlignmentError,
+    ConfigError,
     IntersectionTooSmallError,
     OrderMismatchError,
     PeerUnreachableError,
@@ -116,8 +117,9 @@ def run_label(
         AlignmentError: a party aborted, misbehaved or fell silent.
         PeerUnreachableError: some feature party never joined.
     """
+    if cfg.network.listen is None:
+        raise ConfigError("[network] listen (host:port) is required for the label party")
     run = LabelRun(cfg, ids)
-    assert cfg.network.listen is not None
     server, port = net.make_server(cfg.network.listen, _tls(cfg), max_workers=16)
     server.add_generic_rpc_handlers((_handler(run, observer, _POLL_S),))
     server.start()

@@ -281,9 +281,9 @@ class LabelRun:
         return align_pb2.FinalPoints(env=env, bucket=req.bucket, points=points)
 
     def own_digest(self) -> bytes:
-        """Digest of this party's ordered final list."""
-        assert self.outcome is not None
-        return digest(self.salt, [self.ids.ids[i] for i in self.outcome.final])
+        """Digest of this party's ordered final list (empty before the outcome)."""
+        final = self.outcome.final if self.outcome is not None else []
+        return digest(self.salt, [self.ids.ids[i] for i in final])
 
     def confirm(self, req: Any, cn: str | None, poll_s: float) -> align_pb2.Verdict:
         """Collect a party's digest; once all are in, compare them with ours (long poll)."""

@@ -38,6 +38,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "RpcClient",
     "TlsFiles",
+    "WireObserver",
     "abort",
     "error_from_rpc",
     "make_channel",
