@@ -25,7 +25,13 @@ from vfl.data._config import (
 )
 from vfl.data._genomics import GenomicsMatrix
 from vfl.data._loader import PartyData, load_party_data, read_aligned_rows
-from vfl.data._preprocess import ColumnScaling, ImageScaling, Preprocessor, fit_preprocessor
+from vfl.data._preprocess import (
+    ColumnScaling,
+    ImageScaling,
+    Preprocessor,
+    Projection,
+    fit_preprocessor,
+)
 
 __all__ = [
     "ColumnScaling",
@@ -38,6 +44,7 @@ __all__ = [
     "Labels",
     "PartyData",
     "Preprocessor",
+    "Projection",
     "TableData",
     "TableSpec",
     "fit_preprocessor",

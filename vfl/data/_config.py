@@ -11,10 +11,12 @@ Example (an imaging site)::
     resize = "crop"               # crop (centre crop/pad) | resample (linear) | none
     normalize = "window"          # zscore | minmax (fitted on training rows) | window | none
     window = [40.0, 400.0]        # CT window centre and width (HU), for normalize = "window"
+    pca = 0                       # k > 0: k principal components of the training images
 
 A genomics lab uses ``[data.genomics]`` (``format = "vcf"`` with ``path``, ``sample_column``,
-``min_maf``, ``standardize``; or ``format = "matrix"`` for a CSV/Parquet dosage or expression
-matrix with ``values = "dosage" | "expression"``). The label party uses ``[data.labels]``
+``min_maf``, ``standardize``, ``pca`` (0: off; k: project onto k principal axes fitted on the
+site's training rows); or ``format = "matrix"`` for a CSV/Parquet dosage or expression matrix
+with ``values = "dosage" | "expression"``). The label party uses ``[data.labels]``
 (``path``, ``column``, ``task = "binary" | "multiclass" | "regression"``, ``classes``) and may
 add ``[data.table]`` (``path``, ``columns``, ``standardize``) for a clinical table. Relative
 paths are resolved against the config file's folder. Every problem is collected; nothing
@@ -56,6 +58,7 @@ class ImageSpec:
     resize: str = "crop"
     normalize: str = "zscore"
     window: tuple[float, float] | None = None
+    pca: int = 0
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class GenomicsSpec:
     values: str = "dosage"
     min_maf: float = 0.01
     standardize: bool = True
+    pca: int = 0
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,17 @@ class DataConfig:
 
 def _image(s: Section) -> ImageSpec:
     s.check_keys(
-        ["format", "path", "path_column", "npz_key", "shape", "resize", "normalize", "window"]
+        [
+            "format",
+            "path",
+            "path_column",
+            "npz_key",
+            "shape",
+            "resize",
+            "normalize",
+            "window",
+            "pca",
+        ]
     )
     spec = ImageSpec(
         format=s.choice("format", ["dicom", "nifti", "npy", "npz"], "dicom"),
@@ -119,6 +133,7 @@ def _image(s: Section) -> ImageSpec:
         resize=s.choice("resize", ["crop", "resample", "none"], "crop"),
         normalize=s.choice("normalize", ["zscore", "minmax", "window", "none"], "zscore"),
         window=None,
+        pca=s.whole("pca", 0, low=0, high=10_000),
     )
     window = s.floats("window", 2)
     if spec.normalize == "window" and window is None:
@@ -134,6 +149,7 @@ def _image(s: Section) -> ImageSpec:
 
 def _genomics(s: Section) -> GenomicsSpec:
     keys = ["format", "path", "sample_column", "id_column", "values", "min_maf", "standardize"]
+    keys.append("pca")
     s.check_keys(keys)
     fmt = s.choice("format", ["vcf", "matrix"], "vcf")
     if fmt == "vcf" and s.has("values"):
@@ -146,6 +162,7 @@ def _genomics(s: Section) -> GenomicsSpec:
         values=s.choice("values", ["dosage", "expression"], "dosage"),
         min_maf=s.number("min_maf", 0.01, low=0.0, high=0.5),
         standardize=s.flag("standardize", True),
+        pca=s.whole("pca", 0, low=0, high=10_000),
     )
 
 

@@ -6,11 +6,16 @@ prediction time, so no validation or new patient leaks into the fit.
 
 - Images: ``zscore`` (mean/std of training pixels), ``minmax`` (0.5th/99.5th percentiles of
   training pixels to 0/1, robust to a few hot pixels), ``window`` (CT window: clip to
-  centre ± width/2, scale to 0..1; nothing fitted) or ``none``.
+  centre ± width/2, scale to 0..1; nothing fitted) or ``none``; optionally ``pca = k``:
+  flatten and project onto k whitened principal axes of the training images (for an MLP
+  tower on small cohorts, where a CNN cannot learn from a few hundred weak labels).
 - Genomics: variants kept when their minor-allele frequency on the training rows is at least
   ``min_maf`` and they are not monomorphic (expression: non-constant); missing calls imputed
-  with the training mean; optional standardisation. Prediction selects the same variants by
-  name, so a VCF with extra or reordered records still works.
+  with the training mean; optional standardisation; optional projection onto the top ``pca``
+  principal axes of the training rows (unsupervised, so fitted locally like the rest: a
+  haplotype block in linkage disequilibrium becomes one strong input instead of many weak
+  ones, which small cohorts need). Prediction selects the same variants by name, so a VCF
+  with extra or reordered records still works.
 - Tables: per-column standardisation with training mean/std.
 """
 
@@ -32,36 +37,94 @@ from vfl.data._genomics import GenomicsMatrix
 from vfl.data._loader import PartyData
 from vfl.errors import InputDataError
 
-__all__ = ["ColumnScaling", "ImageScaling", "Preprocessor", "fit_preprocessor"]
+__all__ = ["ColumnScaling", "ImageScaling", "Preprocessor", "Projection", "fit_preprocessor"]
 
 _log = logging.getLogger(__name__)
 _VERSION = 1
 
 
 @dataclass(frozen=True)
+class Projection:
+    """Whitened principal axes fitted on training rows: ``(x - center) @ axes.T``.
+
+    Each axis is scaled so the training scores have unit variance, and its sign is fixed
+    (largest weight positive) so a refit on the same rows gives the same projection.
+    """
+
+    center: tuple[float, ...]
+    axes: tuple[tuple[float, ...], ...]
+
+    def apply(self, flat: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Project rows of `flat` (n, p) to (n, k)."""
+        centered = flat - np.asarray(self.center, dtype=np.float32)
+        return np.asarray(centered @ np.asarray(self.axes, dtype=np.float32).T, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, flat: NDArray[np.float32], k: int) -> Projection:
+        """Fit the top-k axes of the rows of `flat`."""
+        z = flat.astype(np.float64)
+        center = z.mean(axis=0)
+        _, sing, vt = np.linalg.svd(z - center, full_matrices=False)
+        k = min(k, vt.shape[0])
+        axes = vt[:k]
+        signs = np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])
+        sd = sing[:k] / np.sqrt(max(z.shape[0] - 1, 1))
+        axes = axes * (signs / np.where(sd > 0, sd, 1.0))[:, None]
+        return cls(tuple(float(c) for c in center), tuple(tuple(float(w) for w in r) for r in axes))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"center": list(self.center), "axes": [list(r) for r in self.axes]}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Projection:
+        """Inverse of `to_dict`."""
+        return cls(tuple(raw["center"]), tuple(tuple(r) for r in raw["axes"]))
+
+
+@dataclass(frozen=True)
 class ImageScaling:
-    """Intensity mapping ``(x - shift) / scale``, clipped to [0, 1] for a CT window."""
+    """Intensity mapping ``(x - shift) / scale`` (clipped to [0, 1] for a CT window).
+
+    With ``projection`` the normalised image is flattened and projected to k principal
+    components (`apply` then returns ``(n, k)``).
+    """
 
     method: str
     shift: float
     scale: float
+    projection: Projection | None = None
 
     def apply(self, images: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Normalise a batch of images."""
+        """Normalise a batch of images (and project it, if fitted with PCA)."""
         out = (images - np.float32(self.shift)) / np.float32(self.scale)
         if self.method == "window":
             out = np.clip(out, 0.0, 1.0)
-        return np.asarray(out, dtype=np.float32)
+        out = np.asarray(out, dtype=np.float32)
+        if self.projection is not None:
+            return self.projection.apply(out.reshape(out.shape[0], -1))
+        return out
 
 
 @dataclass(frozen=True)
 class ColumnScaling:
-    """Per-column selection, imputation and standardisation."""
+    """Per-column selection, imputation, standardisation and optional PCA projection.
+
+    With ``projection`` (PCA), `apply` returns k columns named ``pc1..pck`` (`output_names`).
+    """
 
     columns: tuple[str, ...]
     fill: tuple[float, ...]
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    projection: Projection | None = None
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """Names of the columns `apply` returns."""
+        if self.projection is not None:
+            return tuple(f"pc{k + 1}" for k in range(len(self.projection.axes)))
+        return self.columns
 
     def apply(
         self, values: NDArray[np.float32], names: Sequence[str], source: str
@@ -82,8 +145,11 @@ class ColumnScaling:
         fill = np.asarray(self.fill, dtype=np.float32)
         nan_r, nan_c = np.nonzero(np.isnan(picked))
         picked[nan_r, nan_c] = fill[nan_c]
-        out = (picked - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.asarray(out, dtype=np.float32)
+        scaled: NDArray[np.float32] = np.asarray(
+            (picked - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32),
+            dtype=np.float32,
+        )
+        return self.projection.apply(scaled) if self.projection is not None else scaled
 
 
 @dataclass(frozen=True)
@@ -101,7 +167,7 @@ class Preprocessor:
             image = self.image.apply(image)
         if self.genomics is not None and genomics is not None:
             values = self.genomics.apply(genomics.values, genomics.variants, "genomics")
-            genomics = GenomicsMatrix(values, self.genomics.columns, genomics.kind)
+            genomics = GenomicsMatrix(values, self.genomics.output_names, genomics.kind)
         if self.table is not None and table is not None:
             values = self.table.apply(table.values, table.columns, "clinical table")
             table = TableData(values, self.table.columns)
@@ -111,11 +177,20 @@ class Preprocessor:
         """A JSON-ready dict (statistics and variant/column names only; no patient data)."""
         out: dict[str, Any] = {"version": _VERSION}
         if self.image is not None:
-            out["image"] = self.image.__dict__.copy()
-        for name in ("genomics", "table"):
-            scaling = getattr(self, name)
-            if scaling is not None:
-                out[name] = {k: list(v) for k, v in scaling.__dict__.items()}
+            img = self.image
+            out["image"] = {"method": img.method, "shift": img.shift, "scale": img.scale}
+            if img.projection is not None:
+                out["image"]["projection"] = img.projection.to_dict()
+        for name, cols in (("genomics", self.genomics), ("table", self.table)):
+            if cols is not None:
+                out[name] = {
+                    "columns": list(cols.columns),
+                    "fill": list(cols.fill),
+                    "mean": list(cols.mean),
+                    "std": list(cols.std),
+                }
+                if cols.projection is not None:
+                    out[name]["projection"] = cols.projection.to_dict()
         return out
 
     @classmethod
@@ -128,13 +203,13 @@ class Preprocessor:
         try:
             if raw["version"] != _VERSION:
                 raise InputDataError(f"{source}: unsupported version {raw['version']!r}")
-            image = ImageScaling(**raw["image"]) if "image" in raw else None
-            cols = {
-                name: ColumnScaling(**{k: tuple(v) for k, v in raw[name].items()})
-                for name in ("genomics", "table")
-                if name in raw
-            }
-        except (KeyError, TypeError) as exc:
+            image = None
+            if "image" in raw:
+                img = raw["image"]
+                proj = Projection.from_dict(img["projection"]) if "projection" in img else None
+                image = ImageScaling(img["method"], img["shift"], img["scale"], proj)
+            cols = {name: _columns(raw[name]) for name in ("genomics", "table") if name in raw}
+        except (KeyError, TypeError, ValueError) as exc:
             raise InputDataError(f"{source}: not a saved preprocessor ({exc})") from exc
         return cls(image, cols.get("genomics"), cols.get("table"))
 
@@ -158,6 +233,13 @@ class Preprocessor:
         if not isinstance(raw, dict):
             raise InputDataError(f"{path}: not a saved preprocessor")
         return cls.from_dict(raw, str(path))
+
+
+def _columns(raw: dict[str, Any]) -> ColumnScaling:
+    proj = Projection.from_dict(raw["projection"]) if "projection" in raw else None
+    return ColumnScaling(
+        tuple(raw["columns"]), tuple(raw["fill"]), tuple(raw["mean"]), tuple(raw["std"]), proj
+    )
 
 
 def _fit_image(
@@ -206,7 +288,7 @@ def fit_preprocessor(
     """Fit every configured normalisation on the training positions only.
 
     Args:
-        config: the `[data]` section (methods, window, ``min_maf``, ``standardize``).
+        config: the `[data]` section (methods, window, ``min_maf``, ``standardize``, ``pca``).
         data: the loaded, not yet normalised data.
         train: the training positions (indices into `data`).
 
@@ -219,19 +301,24 @@ def fit_preprocessor(
     image = genomics = table = None
     if config.image is not None and data.image is not None:
         image = _fit_image(config.image.normalize, config.image.window, data.image[idx])
+        if config.image.pca:
+            scaled = image.apply(data.image[idx])
+            flat = scaled.reshape(idx.size, -1)
+            image = replace(image, projection=Projection.fit(flat, config.image.pca))
     if config.genomics is not None and data.genomics is not None:
         g = config.genomics
         maf = g.min_maf if data.genomics.kind == "dosage" else None
+        train_values = data.genomics.values[idx]
         genomics = _fit_columns(
-            data.genomics.values[idx],
-            data.genomics.variants,
-            min_maf=maf,
-            standardize=g.standardize,
+            train_values, data.genomics.variants, min_maf=maf, standardize=g.standardize
         )
         if not genomics.columns:
             raise InputDataError(
                 f"{g.path}: no variant passes min_maf = {g.min_maf} on the training rows"
             )
+        if g.pca:
+            scaled = genomics.apply(train_values, data.genomics.variants, "training rows")
+            genomics = replace(genomics, projection=Projection.fit(scaled, g.pca))
     if config.table is not None and data.table is not None:
         table = _fit_columns(
             data.table.values[idx],

@@ -72,6 +72,14 @@ class Section:
         self.problem(key, f"must be a number in [{low}, {high}], got {value!r}")
         return default
 
+    def whole(self, key: str, default: int, *, low: int, high: int) -> int:
+        """An integer in [low, high]."""
+        value = self.raw.get(key, default)
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return value
+        self.problem(key, f"must be an integer in [{low}, {high}], got {value!r}")
+        return default
+
     def flag(self, key: str, default: bool) -> bool:
         """A boolean."""
         value = self.raw.get(key, default)

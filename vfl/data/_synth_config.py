@@ -74,6 +74,9 @@ def _data(party: str, ids: Path, spec: SynthSpec) -> list[str]:
             'resize = "crop"',
             'normalize = "window"',
             "window = [40.0, 400.0]  # soft-tissue CT window (HU)",
+            "# principal components of this site's training images, for an MLP tower; set 0 to",
+            "# feed whole images to a CNN tower (needs a larger cohort or more epochs)",
+            "pca = 8",
         ]
     if party == "genomics":
         return [
@@ -83,6 +86,9 @@ def _data(party: str, ids: Path, spec: SynthSpec) -> list[str]:
             'sample_column = "sample_id"',
             "min_maf = 0.01",
             "standardize = true",
+            "# principal components of this site's training rows: a haplotype block in LD becomes",
+            "# one strong input instead of many weak ones; set 0 to feed the filtered dosages",
+            "pca = 8",
         ]
     return [
         "[data.labels]",

@@ -36,6 +36,7 @@ def test_exports_are_pinned() -> None:
         "Labels",
         "PartyData",
         "Preprocessor",
+        "Projection",
         "TableData",
         "TableSpec",
         "fit_preprocessor",
@@ -74,6 +75,7 @@ def test_every_problem_is_collected(tmp_path: Path) -> None:
         [data.genomics]
         path = "x.vcf"
         min_maf = 0.7
+        pca = -1
         [data.labels]
         path = "y.csv"
         task = "binary"
@@ -91,6 +93,7 @@ def test_every_problem_is_collected(tmp_path: Path) -> None:
         "[data.image] shape: must be a list of 2 or 3 positive integers",
         "[data.image] window: is required",
         "[data.genomics] min_maf: must be a number in [0.0, 0.5]",
+        "[data.genomics] pca: must be an integer in [0, 10000]",
         "[data.labels] classes: a binary task needs exactly 2 classes",
         "[data.labels] column: is required",
     ]:

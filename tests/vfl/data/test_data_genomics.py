@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,3 +97,27 @@ def test_dosage_matrix_csv_with_nan_and_out_of_range_values(out: Path) -> None:
     data = load_party_data(cfg, rows=[0])
     assert data.genomics is not None
     assert data.genomics.values.tolist() == [[1.0, 1.0]]  # MRN-1 is the last matrix row
+
+
+def test_pca_projection_is_fitted_locally_and_survives_json(out: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 80
+    lead = rng.binomial(2, 0.4, size=n)
+    dosages = [lead, lead, np.minimum(lead, 1), *(rng.binomial(2, 0.3, size=n) for _ in range(6))]
+    calls = np.array(["0/0", "0/1", "1/1"])
+    samples = [f"S{k:03d}" for k in range(n)]
+    records = [(f"rs{j}", "G", calls[d].tolist()) for j, d in enumerate(dosages)]
+    vcf(out / "ld.vcf", samples, records)
+    ids = ids_csv(out / "ids.csv", samples)
+    spec = GenomicsSpec("vcf", out / "ld.vcf", min_maf=0.01, pca=3)
+    cfg = DataConfig(ids, "patient_id", genomics=spec)
+    data = load_party_data(cfg)
+    prep = fit_preprocessor(cfg, data, np.arange(60))
+    projected = prep.transform(data).genomics
+    assert projected is not None
+    assert projected.variants == ("pc1", "pc2", "pc3")
+    assert projected.values.shape == (n, 3)
+    assert abs(np.corrcoef(projected.values[:, 0], lead)[0, 1]) > 0.9  # the LD block is pc1
+    again = Preprocessor.from_dict(json.loads(json.dumps(prep.to_dict())))
+    assert again == prep
+    assert np.allclose(again.transform(data).genomics.values, projected.values)  # type: ignore[union-attr]

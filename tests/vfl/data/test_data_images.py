@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from data_helpers import dicom_slice, ids_csv, truncate
 
-from vfl.data import DataConfig, ImageSpec, fit_preprocessor, load_party_data
+from vfl.data import DataConfig, ImageSpec, Preprocessor, fit_preprocessor, load_party_data
 from vfl.errors import InputDataError
 
 IDS = ["MRN-0000001", "MRN-0000002", "MRN-0000003", "MRN-0000004"]
@@ -145,3 +145,23 @@ def test_image_normalisation_is_fitted_on_training_rows_only(out: Path) -> None:
     scaled = fit_preprocessor(window, data, [0]).transform(data).image
     assert scaled is not None
     assert scaled[:, 0, 0, 0].tolist() == pytest.approx([0.0, 0.02, 1.0])
+
+
+def test_image_pca_projects_training_fitted_whitened_components(out: Path) -> None:
+    rng = np.random.default_rng(0)
+    size = rng.uniform(1, 6, size=40)
+    yy, xx = np.mgrid[0:16, 0:16]
+    disks = [(np.hypot(yy - 8, xx - 8) < r).astype(np.float32) for r in size]
+    np.save(out / "images.npy", np.stack(disks) + rng.normal(0, 0.05, (40, 16, 16)))
+    ids = ids_csv(out / "ids.csv", [f"P{k}" for k in range(40)])
+    spec = ImageSpec("npy", out / "images.npy", normalize="zscore", pca=3)
+    cfg = DataConfig(ids, "patient_id", image=spec)
+    data = load_party_data(cfg)
+    prep = fit_preprocessor(cfg, data, np.arange(30))
+    scores = prep.transform(data).image
+    assert scores is not None
+    assert scores.shape == (40, 3)
+    assert scores[:30].std(axis=0) == pytest.approx([1.0, 1.0, 1.0], rel=0.05)  # whitened
+    assert abs(np.corrcoef(scores[:, 0], size)[0, 1]) > 0.9  # lesion size is the first axis
+    prep.save(out / "prep.json")
+    assert Preprocessor.load(out / "prep.json") == prep
