@@ -43,6 +43,25 @@ _log = logging.getLogger(__name__)
 _VERSION = 1
 
 
+def _top_axes(z: NDArray[np.float64], k: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Top-k right singular vectors of centred `z` and the scores' standard deviations.
+
+    Works on the smaller Gram matrix (rows x rows for images with many pixels), which is far
+    cheaper than a full SVD when k is small.
+    """
+    m, p = z.shape
+    dof = max(m - 1, 1)
+    if m < p:
+        evals, evecs = np.linalg.eigh(z @ z.T)
+        order = np.argsort(evals)[::-1][: min(k, m)]
+        sing = np.sqrt(np.clip(evals[order], 0.0, None))
+        axes = (z.T @ evecs[:, order]) / np.where(sing > 0, sing, 1.0)
+        return axes.T, sing / np.sqrt(dof)
+    evals, evecs = np.linalg.eigh(z.T @ z)
+    order = np.argsort(evals)[::-1][: min(k, p)]
+    return evecs[:, order].T, np.sqrt(np.clip(evals[order], 0.0, None) / dof)
+
+
 @dataclass(frozen=True)
 class Projection:
     """Whitened principal axes fitted on training rows: ``(x - center) @ axes.T``.
@@ -64,11 +83,9 @@ class Projection:
         """Fit the top-k axes of the rows of `flat`."""
         z = flat.astype(np.float64)
         center = z.mean(axis=0)
-        _, sing, vt = np.linalg.svd(z - center, full_matrices=False)
-        k = min(k, vt.shape[0])
-        axes = vt[:k]
+        axes, sd = _top_axes(z - center, k)
+        k = axes.shape[0]
         signs = np.sign(axes[np.arange(k), np.abs(axes).argmax(axis=1)])
-        sd = sing[:k] / np.sqrt(max(z.shape[0] - 1, 1))
         axes = axes * (signs / np.where(sd > 0, sd, 1.0))[:, None]
         return cls(tuple(float(c) for c in center), tuple(tuple(float(w) for w in r) for r in axes))
 
