@@ -35,8 +35,9 @@ class PartyData:
 
     Attributes:
         rows: the ID-file row per position.
-        image: float32 ``(n, 1, *shape)``, raw intensities (HU for CT).
-        genomics: dosage or expression matrix.
+        image: float32 ``(n, 1, *shape)``, raw intensities (HU for CT); after a
+            preprocessor fitted with ``pca = k``, ``(n, k)`` component scores.
+        genomics: dosage or expression matrix (``pc1..pck`` columns after ``pca = k``).
         table: numeric clinical features.
         labels: outcomes (label party only).
     """

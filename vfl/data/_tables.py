@@ -53,7 +53,7 @@ def read_table(path: Path, problems: Problems, *, text_columns: Sequence[str] = 
             frame = pd.read_parquet(path)
             for col in text_columns:
                 if col in frame.columns:
-                    frame[col] = frame[col].map(lambda v: "" if v is None else str(v))
+                    frame[col] = frame[col].map(lambda v: "" if pd.isna(v) else str(v))
             return frame
         sep = "\t" if path.suffix.lower() == ".tsv" else ","
         dtypes = dict.fromkeys(text_columns, str)
