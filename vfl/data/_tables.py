@@ -10,7 +10,6 @@ when configured, case folding); they stay in memory and never reach a message or
 from __future__ import annotations
 
 import logging
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from psi.ids import normalize
 from vfl.data._problems import Problems
 
 __all__ = ["match_rows", "normalize_id", "read_table", "select_ids"]
@@ -29,9 +29,8 @@ _PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
 def normalize_id(raw: str, *, case_fold: bool = False) -> str:
-    """Normalise an ID exactly as stage 1 does: strip, NFC and optional case fold."""
-    text = unicodedata.normalize("NFC", raw.strip())
-    return text.casefold() if case_fold else text
+    """Normalise an ID exactly as stage 1 does (`psi.ids.normalize`: strip, NFC, case fold)."""
+    return normalize(raw, case_fold=case_fold)
 
 
 def read_table(path: Path, problems: Problems, *, text_columns: Sequence[str] = ()) -> pd.DataFrame:
