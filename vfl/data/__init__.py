@@ -25,13 +25,8 @@ from vfl.data._config import (
 )
 from vfl.data._genomics import GenomicsMatrix
 from vfl.data._loader import PartyData, load_party_data, read_aligned_rows
-from vfl.data._preprocess import (
-    ColumnScaling,
-    ImageScaling,
-    Preprocessor,
-    Projection,
-    fit_preprocessor,
-)
+from vfl.data._preprocess import ColumnScaling, ImageScaling, Preprocessor, fit_preprocessor
+from vfl.data._projection import Projection
 
 __all__ = [
     "ColumnScaling",
