@@ -64,7 +64,7 @@ def cli(verbose: int) -> None:
       vfl predict --config party.toml   joint prediction; results at the label party
 
     `vfl demo` runs all of it on a generated cohort; `vfl COMMAND --help` explains each step.
-    """
+    """  # noqa: D301 - click needs the literal \b markers
     _setup_logging(verbose)
 
 
