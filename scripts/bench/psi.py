@@ -76,28 +76,23 @@ def read_ids(path: Path) -> list[bytes]:
 
 
 def two_processes(root: Path, n: int, workers: int) -> tuple[float, list[dict[str, object]]]:
-    from vfl.commands.demo import FEATURE, LABEL, _credentials, prepare_alignment_demo
-    from vfl.party.launch import free_port, run_parties
+    from vfl.party.launch import free_port, prepare_alignment, probe_credentials, run_parties
 
     port = free_port()
-    label, feature = prepare_alignment_demo(root, n, n // 2, port)
-    for cfg in (label, feature):
-        text = cfg.read_text().replace("[align]\n", f"[align]\nworkers = {workers}\n")
-        cfg.write_text(text)
+    label, features = prepare_alignment(root, n, n // 2, port, align={"workers": workers})
     t0 = time.perf_counter()
     runs = run_parties(
         label,
-        [feature],
+        features,
         label_address=f"127.0.0.1:{port}",
         logs=root / "logs",
-        credentials=_credentials(root),
+        credentials=probe_credentials(root / "certs", "outcomes"),
         timeout_s=7200,
     )
     seconds = time.perf_counter() - t0
     for r in runs:
         if r.returncode != 0:
             raise SystemExit(f"{r.config.stem} failed:\n{r.stderr[-2000:]}")
-    _ = (LABEL, FEATURE)
     return seconds, [r.summary() for r in runs]
 
 

@@ -446,3 +446,31 @@ def test_transcripts_of_both_sides_verify_and_match(tmp_path: Path) -> None:
     messages = [e.message for e in parsed.entries if e.message is not None]
     assert report.matched == len(messages) > 6
     assert leaks([m.payload for m in messages if m.payload], s.ids["label"] + s.ids["imaging"]) == 0
+
+
+def test_three_processes_over_mutual_tls(tmp_path: Path) -> None:
+    """The default, secure path: certificates from `vfl certs`, no --insecure anywhere."""
+    from vfl.party.launch import prepare_alignment, probe_credentials
+
+    port = free_port()
+    label, features = prepare_alignment(tmp_path, 400, 150, port, features=["imaging", "genomics"])
+    runs = run_parties(
+        label,
+        features,
+        label_address=f"127.0.0.1:{port}",
+        logs=tmp_path / "logs",
+        credentials=probe_credentials(tmp_path / "certs", "outcomes"),
+        timeout_s=240,
+    )
+    for r in runs:
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert "INSECURE" not in r.stderr
+    summaries = [r.summary() for r in runs]
+    assert {s["sizes"]["final"] for s in summaries} == {150}
+    assert len({s["digest"] for s in summaries}) == 1
+    ordered = []
+    for s in summaries:
+        lines = (tmp_path / "data" / f"{s['party']}_ids.csv").read_text().splitlines()[1:]
+        rows = pq.read_table(Path(s["workdir"]) / "aligned.parquet")["row"].to_pylist()
+        ordered.append([lines[r] for r in rows])
+    assert ordered[0] == ordered[1] == ordered[2] == sorted(ordered[0])

@@ -25,6 +25,8 @@ from vfl.errors import PeerUnreachableError, VflError
 __all__ = [
     "PartyProcess",
     "free_port",
+    "prepare_alignment",
+    "probe_credentials",
     "run_parties",
     "wait_listening",
     "write_config",
@@ -200,3 +202,69 @@ def run_parties(
         )
         for cfg, p, o, e in started
     ]
+
+
+def prepare_alignment(
+    root: Path,
+    n: int,
+    shared: int,
+    port: int,
+    *,
+    label: str = "outcomes",
+    features: Sequence[str] = ("imaging",),
+    align: Mapping[str, Any] | None = None,
+) -> tuple[Path, list[Path]]:
+    """Write cohorts, a test CA with one certificate per party, and every party's config.
+
+    Args:
+        root: folder for `data/`, `certs/`, `runs/<party>/` and `<party>.toml`.
+        n: IDs per party.
+        shared: IDs all parties hold.
+        port: the label party's port on 127.0.0.1.
+        label: the label party's name.
+        features: the feature parties' names.
+        align: extra `[align]` settings for every party (the policy must match).
+
+    Returns:
+        The label party's config and the feature parties' configs.
+    """
+    from vfl.certs import init_certs
+
+    names = [label, *features]
+    data = write_id_cohorts(root / "data", dict.fromkeys(names, n), shared, seed=7)
+    certs = init_certs(root / "certs", names, days=7, force=True)
+    address = f"127.0.0.1:{port}"
+    configs = []
+    for name in names:
+        net: dict[str, Any] = {
+            "ca_cert": certs.ca_cert,
+            "cert": certs.party_certs[name],
+            "key": certs.party_keys[name],
+            "timeout_s": 60,
+            "peer_name": label,
+        }
+        if name == label:
+            net.update(listen=address, feature_parties=list(features))
+        else:
+            net.update(peer=address)
+        sections = {
+            "party": {
+                "name": name,
+                "role": "label" if name == label else "feature",
+                "run_id": "demo",
+                "workdir": root / "runs" / name,
+            },
+            "network": net,
+            "align": {"ids_file": data[name], "id_column": "patient_id", **(align or {})},
+        }
+        configs.append(write_config(root / f"{name}.toml", sections))
+    return configs[0], configs[1:]
+
+
+def probe_credentials(certs: Path, party: str) -> grpc.ChannelCredentials:
+    """Channel credentials of `party` (files from `vfl certs init`), for `wait_listening`."""
+    return grpc.ssl_channel_credentials(
+        (certs / "ca.pem").read_bytes(),
+        (certs / f"{party}.key").read_bytes(),
+        (certs / f"{party}.pem").read_bytes(),
+    )
