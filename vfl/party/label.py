@@ -29,7 +29,6 @@ from vfl.errors import (
     PeerRefusedError,
     PeerTimeoutError,
     ProtocolViolationError,
-    TrainingError,
 )
 from vfl.fusion import FusionHead, head_backward, make_task
 from vfl.party.checkpoint import CheckpointStore
@@ -525,8 +524,3 @@ class LabelCoordinator:
         if self._rollback:
             raise _Rollback()
 
-
-def require(condition: bool, message: str) -> None:
-    """Raise `TrainingError` with `message` unless `condition` holds."""
-    if not condition:
-        raise TrainingError(message)
