@@ -1,86 +1,100 @@
-"""`vfl demo`: the whole job on generated data, each party a real process.
-
-For now the job is stage 1: two generated cohorts (label party "outcomes", feature party
-"imaging") aligned over mutual TLS between two `vfl align` processes. The pieces (cohorts,
-configs, process orchestration) live in `vfl.party.launch` so later stages extend the demo.
-"""
+"""`vfl demo`: the whole job end to end on generated data, each party a real process."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
-import grpc
 
-from vfl.errors import AlignmentError
-
-__all__ = ["COMMANDS", "demo_command", "prepare_alignment_demo"]
-
-LABEL, FEATURE = "outcomes", "imaging"
+__all__ = ["COMMANDS", "demo_command"]
 
 
-def prepare_alignment_demo(root: Path, n: int, shared: int, port: int) -> tuple[Path, Path]:
-    """Write cohorts, certificates and both party configs under `root`; return the configs."""
-    from vfl.certs import init_certs
-    from vfl.party.launch import write_config, write_id_cohorts
-
-    data = write_id_cohorts(root / "data", {LABEL: n, FEATURE: n}, shared, seed=7)
-    certs = init_certs(root / "certs", [LABEL, FEATURE], days=7, force=True)
-    address = f"127.0.0.1:{port}"
-    configs = []
-    for name, role in ((LABEL, "label"), (FEATURE, "feature")):
-        net: dict[str, Any] = {
-            "ca_cert": certs.ca_cert,
-            "cert": certs.party_certs[name],
-            "key": certs.party_keys[name],
-            "timeout_s": 30,
-            "peer_name": LABEL,
-        }
-        net.update(
-            {"listen": address, "feature_parties": [FEATURE]}
-            if role == "label"
-            else {"peer": address}
-        )
-        sections = {
-            "party": {
-                "name": name,
-                "role": role,
-                "run_id": "demo",
-                "workdir": root / "runs" / name,
-            },
-            "network": net,
-            "align": {"ids_file": data[name], "id_column": "patient_id"},
-        }
-        configs.append(write_config(root / f"{name}.toml", sections))
-    return configs[0], configs[1]
-
-
-def _credentials(root: Path) -> grpc.ChannelCredentials:
-    certs = root / "certs"
-    return grpc.ssl_channel_credentials(
-        (certs / "ca.pem").read_bytes(),
-        (certs / f"{LABEL}.key").read_bytes(),
-        (certs / f"{LABEL}.pem").read_bytes(),
+def _text(path: Path, summary: dict[str, object]) -> str:
+    held = summary["heldout"]
+    stages = summary["stages"]
+    audit = summary["audit"]
+    assert isinstance(held, dict) and isinstance(stages, dict) and isinstance(audit, dict)
+    drops = ", ".join(
+        f"{name} {held['auc'] - v['zero']:+.3f}" for name, v in held["left_out_auc"].items()
+    )
+    times = ", ".join(f"{name} {s['seconds']:.0f} s" for name, s in stages.items())
+    return "\n".join(
+        [
+            f"held-out AUC {held['auc']:.3f} on {held['n']} patients never seen in training",
+            f"AUC drop when a modality's embedding is left out: {drops}",
+            f"stages: {times}; total {summary['seconds']:.0f} s",
+            f"audit: transcripts verified and ID scan {'passed' if audit['ok'] else 'FAILED'}",
+            f"report: {path}",
+        ]
     )
 
 
-@click.command("demo")
+_HELP = """Run the whole job on a generated cohort, each party in its own process.
+
+\b
+1. generate a cohort (`vfl synth`): CT DICOM slices at the imaging site, a VCF at the
+   genomics lab, drug responses at the label party; a test CA and one mTLS identity per
+   party; the label party holds back a quarter of its patients for evaluation
+2. `vfl align`   at every party: ECDH PSI over mutual TLS on loopback
+3. `vfl train`   at every party: split learning, Paillier-protected interactive layer
+4. `vfl predict` for the held-out patients (a new run with its own PSI)
+5. `vfl audit verify` each feature party's transcripts against the label party's, and
+   `vfl audit scan --ids` every captured payload for every ID of every site
+6. write OUT/<run-id>/report.md: training curves, held-out ROC, each modality's
+   contribution (its embedding left out), time and bytes per stage
+
+\b
+From the demo to your own data: copy OUT/<run-id>/cohort/<party>.toml to each site and
+change, per site:
+  [party]        name (= its certificate's common name), run_id (the same everywhere), workdir
+  [network]      label party: listen, feature_parties; feature party: peer (the label
+                 party's host:port), peer_name; ca_cert/cert/key: your own CA's files, or
+                 for a pilot `vfl certs init --out certs --party label --party imaging ...`
+  [align]        ids_file, id_column: the column of patient IDs in a CSV/Parquet file
+  [data.image]   path: a DICOM manifest CSV (patient_id, path) or a folder per patient,
+                 format = "dicom" | "nifti" | "npz", shape, window
+  [data.genomics] path: your VCF, sample_column: the ID file's column of VCF sample names
+  [data.labels]  path, column, classes: the outcome table (label party)
+  [tower]        name, out_dim, options; [train] epochs, key_bits (2048 default, or 3072)
+
+\b
+Then at every site, at the same time (the label party first):
+  vfl align   --config site.toml
+  vfl train   --config site.toml
+  vfl predict --config new-cohort.toml --model WORKDIR/model
+"""
+
+
+@click.command("demo", help=_HELP)
 @click.option(
-    "--workdir",
+    "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("runs/demo"),
+    default=Path("runs"),
     show_default=True,
-    help="Where everything is written.",
+    help="Parent folder; the run goes to OUT/<run-id>/.",
 )
 @click.option(
-    "--n",
-    "n",
-    type=click.IntRange(min=200),
-    default=20_000,
+    "--n-shared",
+    type=click.IntRange(min=300),
+    default=800,
     show_default=True,
-    help="IDs per party (half of them shared).",
+    help="Patients at every site (a quarter of the label party's are held out).",
+)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=8, show_default=True, help="Training epochs."
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the cohort and the model.")
+@click.option(
+    "--key-bits",
+    type=click.Choice(["2048", "3072", "1024"]),
+    default="2048",
+    show_default=True,
+    help="Paillier modulus size; 1024 is insecure and only for quick tests.",
+)
+@click.option("--run-id", help="Name of the run folder (default: demo-<date>-<time>).")
+@click.option(
+    "--insecure", is_flag=True, help="No TLS between the parties (loopback only; warns loudly)."
 )
 @click.option(
     "--format",
@@ -90,38 +104,42 @@ def _credentials(root: Path) -> grpc.ChannelCredentials:
     show_default=True,
     help="Summary format on stdout.",
 )
-def demo_command(workdir: Path, n: int, fmt: str) -> None:
-    """Run the job end to end on generated data, each party in its own process.
+def demo_command(
+    out: Path,
+    n_shared: int,
+    epochs: int,
+    seed: int,
+    key_bits: str,
+    run_id: str | None,
+    insecure: bool,
+    fmt: str,
+) -> None:
+    """Run the demo (help text in `_HELP`)."""
+    from rich.console import Console
 
-    Generates two partially overlapping cohorts, a throw-away CA with one certificate per
-    party, and one config per party, then runs `vfl align` for both parties as separate
-    processes talking gRPC over mutual TLS on loopback.
-    """
-    from vfl.party.launch import free_port, run_parties
+    from vfl.demo import DemoOptions, run_demo
 
-    port = free_port()
-    label, feature = prepare_alignment_demo(workdir, n, n // 2, port)
-    runs = run_parties(
-        label,
-        [feature],
-        label_address=f"127.0.0.1:{port}",
-        logs=workdir / "logs",
-        credentials=_credentials(workdir),
+    console = Console(stderr=True)
+    if key_bits == "1024":
+        console.print("[bold red]WARNING: 1024-bit Paillier keys are insecure (tests only)[/]")
+    if insecure:
+        console.print("[bold red]WARNING: --insecure: parties talk without TLS[/]")
+    options = DemoOptions(
+        out=out,
+        n_shared=n_shared,
+        epochs=epochs,
+        seed=seed,
+        key_bits=int(key_bits),
+        insecure=insecure,
+        run_id=run_id,
     )
-    failed = [r for r in runs if r.returncode != 0]
-    if failed:
-        lines = "; ".join(f"{r.config.stem}: {r.stderr.strip().splitlines()[-1:]}" for r in failed)
-        raise AlignmentError(f"demo alignment failed ({lines}); logs in {workdir / 'logs'}")
-    summaries = [r.summary() for r in runs]
-    if fmt == "json":
-        click.echo(json.dumps({"parties": summaries}, sort_keys=True))
-        return
-    for s in summaries:
-        click.echo(
-            f"{s['party']} ({s['role']}): {s['sizes']['final']} shared of "
-            f"{s['sizes']['valid_ids']}; outputs in {s['workdir']}"
-        )
-    click.echo(f"digests agree: {len({s['digest'] for s in summaries}) == 1}")
+    path, report = run_demo(options, progress=lambda msg: console.log(msg))
+    summary = report.summary()
+    click.echo(
+        json.dumps({**summary, "report": str(path)}, sort_keys=True)
+        if fmt == "json"
+        else _text(path, summary)
+    )
 
 
 COMMANDS = [demo_command]
