@@ -239,6 +239,10 @@ class TcpTap:
         self.port = self.sock.getsockname()[1]
         self.chunks: list[bytes] = []
         self.lock = threading.Lock()
+        self.seen = 0
+        self.threshold = 1 << 62
+        self.reached = threading.Event()
+        self.sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -247,7 +251,13 @@ class TcpTap:
                 client, _ = self.sock.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:  # the target is gone: refuse, as it would
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
@@ -256,6 +266,9 @@ class TcpTap:
             while data := src.recv(65536):
                 with self.lock:
                     self.chunks.append(data)
+                    self.seen += len(data)
+                    if self.seen >= self.threshold:
+                        self.reached.set()
                 dst.sendall(data)
         except OSError:
             pass
@@ -272,6 +285,9 @@ class TcpTap:
 
     def close(self) -> None:
         self.sock.close()
+        with self.lock:
+            for s in self.sockets:
+                s.close()
 
 
 def test_raw_tcp_capture_between_processes_holds_no_id(tmp_path: Path) -> None:
@@ -474,3 +490,42 @@ def test_three_processes_over_mutual_tls(tmp_path: Path) -> None:
         rows = pq.read_table(Path(s["workdir"]) / "aligned.parquet")["row"].to_pylist()
         ordered.append([lines[r] for r in rows])
     assert ordered[0] == ordered[1] == ordered[2] == sorted(ordered[0])
+
+
+def test_a_party_killed_mid_run_leaves_no_output_anywhere_and_a_rerun_works(tmp_path: Path) -> None:
+    common = cohort("PAT", 3_000, 1)
+    s = Study(tmp_path)
+    tap = TcpTap(s.port)
+    tap.threshold = 60_000  # bytes: the bucket exchange is under way (8 buckets of ~35 kB)
+    s.party("label", "label", common + cohort("L", 5_000, 2), features=["imaging"])
+    s.party("imaging", "feature", common + cohort("I", 5_000, 3), peer_port=tap.port)
+    cli = [
+        sys.executable,
+        "-c",
+        "from vfl.cli import main; main()",
+        "align",
+        "--insecure",
+        "--config",
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen([*cli, str(s.configs["label"])], stderr=subprocess.PIPE))
+        wait_listening(f"127.0.0.1:{s.port}", 30)
+        procs.append(subprocess.Popen([*cli, str(s.configs["imaging"])], stderr=subprocess.PIPE))
+        assert tap.reached.wait(120), "the exchange never started"
+        procs[0].kill()  # the label party dies mid-run
+        _, err = procs[1].communicate(timeout=120)
+        assert procs[1].returncode == EXIT_PEER, err.decode()[-2000:]
+        assert b"Traceback" not in err
+    finally:
+        tap.close()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+    for name in ("label", "imaging"):
+        assert not (s.workdir(name) / "aligned.parquet").exists()
+        assert not (s.workdir(name) / "alignment.json").exists()
+    s.party("imaging", "feature", s.ids["imaging"])  # straight to the label party this time
+    assert_ok(s.run())
+    assert s.aligned_ids("label") == s.aligned_ids("imaging") == sorted(common)
