@@ -34,6 +34,9 @@ __all__ = ["VISIBILITY_TO_WIRE", "LabelRun", "Outcome"]
 
 logger = logging.getLogger(__name__)
 
+#: Largest ID set a feature party may announce (bounds the bucket count it can make us build).
+MAX_IDS = 1 << 32
+
 VISIBILITY_TO_WIRE = {
     "both": align_pb2.BOTH,
     "label-only": align_pb2.LABEL_ONLY,
@@ -128,6 +131,8 @@ class LabelRun:
                 f"policy mismatch: min_intersection {req.min_intersection} differs from the label "
                 f"party's {policy.min_intersection}"
             )
+        if req.n_ids > MAX_IDS:
+            raise ProtocolViolationError(f"announced {req.n_ids} IDs; at most {MAX_IDS} supported")
         with self.cond:
             self._alive()
             if req.env.sender in self.parties:

@@ -143,3 +143,13 @@ def test_decide_intersects_across_parties_and_applies_the_minimum() -> None:
     assert sizes.code == align_pb2.TOO_SMALL
     assert compare_digests(b"x", {"f": b"x", "g": b"x"}, out) is out
     assert compare_digests(b"x", {"f": b"x", "g": b"y"}, out).code == align_pb2.MISMATCH
+
+
+def test_an_absurd_announced_size_is_rejected_before_any_work(tmp_path: Path) -> None:
+    run = make_run(tmp_path)
+    req = align_pb2.HelloRequest(
+        env=env("align.hello", 0), visibility=align_pb2.BOTH, min_intersection=1, n_ids=1 << 40
+    )
+    with pytest.raises(ProtocolViolationError, match="at most"):
+        run.hello(req, None)
+    assert run.parties == {}
