@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,22 +132,16 @@ def _exchange(
         max_workers=s.cfg.align.workers, thread_name_prefix="psi-bucket"
     ) as pool:
         futures = {pool.submit(_run_bucket, s, b, ids, k, parts[k]): k for k in range(n_buckets)}
-        for done, fut in enumerate(_as_completed(futures), start=1):
-            mine[futures[fut]] = fut.result()
-            if progress:
-                progress("align", done, n_buckets)
+        try:
+            for done, fut in enumerate(as_completed(futures), start=1):
+                mine[futures[fut]] = fut.result()
+                if progress:
+                    progress("align", done, n_buckets)
+        except BaseException:
+            for pending in futures:  # buckets not started yet never start
+                pending.cancel()
+            raise
     return parts, mine
-
-
-def _as_completed(futures: dict[Any, int]) -> Any:
-    from concurrent.futures import as_completed
-
-    try:
-        yield from as_completed(futures)
-    except BaseException:
-        for fut in futures:
-            fut.cancel()
-        raise
 
 
 def _members(s: _Session, parts: list[list[int]], mine: list[list[bytes]]) -> list[int]:
