@@ -100,6 +100,24 @@ def _wait_all(
             pass
 
 
+def _wait_label(
+    run: StageRun,
+    label: tuple[subprocess.Popen[bytes], Path, Path],
+    credentials: grpc.ChannelCredentials | None,
+    timeout_s: float = 120.0,
+) -> None:
+    """Wait until the label party listens, or has exited (then its exit code tells why)."""
+    proc, _, log = label
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None:
+        try:
+            wait_listening(run.label_address, 1.0, credentials)
+            return
+        except VflError as exc:
+            if time.monotonic() > deadline:
+                raise TrainingError(f"stage {run.stage!r}: {exc} (log: {log})") from exc
+
+
 def run_stage(
     run: StageRun,
     logs: Path,
@@ -118,12 +136,7 @@ def run_stage(
     started: dict[str, tuple[subprocess.Popen[bytes], Path, Path]] = {}
     try:
         started[run.label] = _start(run, run.label, logs)
-        try:
-            wait_listening(run.label_address, 120.0, credentials)
-        except VflError as exc:
-            if started[run.label][0].poll() is None:
-                log = started[run.label][2]
-                raise TrainingError(f"stage {run.stage!r}: {exc} (log: {log})") from exc
+        _wait_label(run, started[run.label], credentials)
         if started[run.label][0].poll() is None:
             for party in run.configs:
                 if party != run.label:

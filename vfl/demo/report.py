@@ -63,11 +63,11 @@ def _img(title: str, path: Path, root: Path) -> list[str]:
 
 def _stage_table(stages: Mapping[str, Mapping[str, float]]) -> list[str]:
     lines = [
-        "| Stage | Wall time (s) | Bytes on the wire | Messages source |",
+        "| Stage | Wall time (s) | Bytes on the wire | Bytes counted from |",
         "|---|---:|---:|---|",
     ]
     for name, s in stages.items():
-        source = "transcripts" if name == "align" else "party summaries"
+        source = "party summaries" if name == "train" else "transcripts (PSI included)"
         lines.append(f"| {name} | {s['seconds']:.1f} | {int(s['bytes']):,} | {source} |")
     return lines
 
