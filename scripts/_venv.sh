@@ -17,7 +17,15 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "installing torch==2.13.0 and the project into .venv (first run takes a minute)" >&2
   "$VPY" -m pip install -q --disable-pip-version-check --upgrade pip 2>/dev/null || true
   "$VPY" -m pip install -q --disable-pip-version-check "torch==2.13.0" 2>&1 | grep -v "is ignored" >&2 || true
-  "$VPY" -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v "is ignored" >&2 || true
+  # One retry: a fresh build environment occasionally fails on a transient download or
+  # temporary-file error, and CI runs from a clean clone.
+  for attempt in 1 2; do
+    if "$VPY" -m pip install -q --disable-pip-version-check -e ".[dev]" >.venv/pip-install.log 2>&1; then
+      break
+    fi
+    grep -v "is ignored" .venv/pip-install.log | tail -n 20 >&2
+    echo "project install failed (attempt $attempt)" >&2
+  done
   "$VPY" -c "import vfl, psi, torch, private_set_intersection, phe, gmpy2" \
     || { echo "install failed: see pip output above" >&2; exit 1; }
   echo "$WANT" > "$STAMP"
