@@ -19,7 +19,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-__all__ = ["ALIGNED", "SUMMARY", "clean", "write_aligned", "write_summary"]
+__all__ = ["ALIGNED", "SUMMARY", "atomic_write", "clean", "write_aligned", "write_summary"]
 
 ALIGNED = "aligned.parquet"
 SUMMARY = "alignment.json"
@@ -35,7 +35,8 @@ def clean(workdir: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write `path` atomically: `write` fills a temp file, which is fsynced and renamed."""
     fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -57,7 +58,7 @@ def write_aligned(workdir: Path, rows: npt.NDArray[np.int64]) -> Path:
     """Write `aligned.parquet`: column `row` = this party's file row for positions 0..n-1."""
     table = pa.table({"row": pa.array(np.asarray(rows, dtype=np.int64))})
     path = workdir / ALIGNED
-    _atomic(path, lambda fh: pq.write_table(table, fh))
+    atomic_write(path, lambda fh: pq.write_table(table, fh))
     return path
 
 
@@ -69,5 +70,5 @@ def write_summary(workdir: Path, summary: Mapping[str, Any]) -> Path:
     def write(fh: BinaryIO) -> None:
         fh.write(data)
 
-    _atomic(path, write)
+    atomic_write(path, write)
     return path

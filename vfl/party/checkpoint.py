@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
+from psi.outputs import atomic_write
 from vfl.errors import CheckpointError
 
 __all__ = ["CheckpointStore", "atomic_write_bytes", "file_sha256"]
@@ -27,21 +26,11 @@ _NAME = re.compile(r"^epoch-(\d{4,})\.pt$")
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temp file, fsync, rename, fsync the directory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+
+    def write(handle: BinaryIO) -> None:
+        handle.write(data)
+
+    atomic_write(path, write)
 
 
 def file_sha256(path: Path) -> str:
