@@ -123,3 +123,11 @@ def test_a_failing_party_is_named_with_its_log(tmp_path: Path) -> None:
     message = str(info.value)
     assert "stage 'align'" in message and "party label" in message
     assert str(tmp_path / "logs" / "label.align.err") in message
+
+
+def test_public_api_is_pinned() -> None:
+    import vfl.demo
+
+    assert vfl.demo.__all__ == ["DemoOptions", "DemoReport", "run_demo"]
+    for name in vfl.demo.__all__:
+        assert getattr(vfl.demo, name) is not None

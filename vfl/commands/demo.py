@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 __all__ = ["COMMANDS", "demo_command"]
 
 
-def _text(path: Path, summary: dict[str, object]) -> str:
-    held = summary["heldout"]
-    stages = summary["stages"]
-    audit = summary["audit"]
-    assert isinstance(held, dict) and isinstance(stages, dict) and isinstance(audit, dict)
+def _text(path: Path, summary: dict[str, Any]) -> str:
+    held, stages, audit = summary["heldout"], summary["stages"], summary["audit"]
     drops = ", ".join(
         f"{name} {held['auc'] - v['zero']:+.3f}" for name, v in held["left_out_auc"].items()
     )
@@ -47,22 +45,27 @@ _HELP = """Run the whole job on a generated cohort, each party in its own proces
 \b
 From the demo to your own data: copy OUT/<run-id>/cohort/<party>.toml to each site and
 change, per site:
-  [party]        name (= its certificate's common name), run_id (the same everywhere), workdir
-  [network]      label party: listen, feature_parties; feature party: peer (the label
-                 party's host:port), peer_name; ca_cert/cert/key: your own CA's files, or
-                 for a pilot `vfl certs init --out certs --party label --party imaging ...`
-  [align]        ids_file, id_column: the column of patient IDs in a CSV/Parquet file
-  [data.image]   path: a DICOM manifest CSV (patient_id, path) or a folder per patient,
-                 format = "dicom" | "nifti" | "npz", shape, window
-  [data.genomics] path: your VCF, sample_column: the ID file's column of VCF sample names
-  [data.labels]  path, column, classes: the outcome table (label party)
-  [tower]        name, out_dim, options; [train] epochs, key_bits (2048 default, or 3072)
+  [party]         name (= its certificate's common name), run_id (the same at every
+                  site), workdir
+  [network]       label party: listen, feature_parties; feature party: peer (the label
+                  party's host:port) and peer_name; ca_cert, cert, key: files from your
+                  own CA, or for a pilot
+                  `vfl certs init --out certs --parties label,imaging,genomics`
+  [align]         ids_file (CSV or Parquet), id_column: where the patient IDs are
+  [data.image]    path: a manifest CSV (ID column + path_column) or a folder with one
+                  DICOM sub-folder per patient; format = dicom | nifti | npy | npz;
+                  shape, resize, normalize, window, pca
+  [data.genomics] path: your VCF (format = "vcf"; sample_column: the ID file's column
+                  of VCF sample names) or a dosage/expression matrix (format = "matrix")
+  [data.labels]   path, column, task, classes: the outcome table (label party)
+  [tower]         name, out_dim, options;  [train] epochs, key_bits (2048, or 3072)
 
 \b
-Then at every site, at the same time (the label party first):
+Then at every site at the same time (the label party first, it listens):
   vfl align   --config site.toml
   vfl train   --config site.toml
   vfl predict --config new-cohort.toml --model WORKDIR/model
+  vfl audit verify WORKDIR/transcripts/train.jsonl --peer <label party's transcript>
 """
 
 
@@ -82,7 +85,7 @@ Then at every site, at the same time (the label party first):
     help="Patients at every site (a quarter of the label party's are held out).",
 )
 @click.option(
-    "--epochs", type=click.IntRange(min=1), default=8, show_default=True, help="Training epochs."
+    "--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Training epochs."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the cohort and the model.")
 @click.option(

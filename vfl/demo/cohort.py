@@ -58,7 +58,7 @@ class TrainSettings:
     interactive_width: int = 8
     lr: float = 0.02
     interactive_lr: float = 0.1
-    val_fraction: float = 0.15
+    val_fraction: float = 0.2
     workers: int | None = 1
 
     def toml(self) -> str:

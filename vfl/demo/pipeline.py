@@ -46,7 +46,7 @@ class DemoOptions:
 
     out: Path
     n_shared: int = 800
-    epochs: int = 8
+    epochs: int = 6
     seed: int = 0
     key_bits: int = 2048
     insecure: bool = False
