@@ -523,4 +523,3 @@ class LabelCoordinator:
     def _check_rollback(self) -> None:
         if self._rollback:
             raise _Rollback()
-
