@@ -80,12 +80,12 @@ Then at every site at the same time (the label party first, it listens):
 @click.option(
     "--n-shared",
     type=click.IntRange(min=300),
-    default=800,
+    default=1200,
     show_default=True,
     help="Patients at every site (a quarter of the label party's are held out).",
 )
 @click.option(
-    "--epochs", type=click.IntRange(min=1), default=6, show_default=True, help="Training epochs."
+    "--epochs", type=click.IntRange(min=1), default=8, show_default=True, help="Training epochs."
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the cohort and the model.")
 @click.option(

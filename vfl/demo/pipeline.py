@@ -25,7 +25,7 @@ import grpc
 
 from vfl.config import load_config
 from vfl.demo.checks import run_checks, transcript_bytes
-from vfl.demo.cohort import LABEL, DemoCohort, TrainSettings, prepare_cohort
+from vfl.demo.cohort import DEMO_EFFECTS, LABEL, DemoCohort, TrainSettings, prepare_cohort
 from vfl.demo.evaluate import evaluate_heldout
 from vfl.demo.parties import StageResult, StageRun, run_stage
 from vfl.demo.plots import plot_all
@@ -45,8 +45,8 @@ class DemoOptions:
     """What `vfl demo` was asked for."""
 
     out: Path
-    n_shared: int = 800
-    epochs: int = 6
+    n_shared: int = 1200
+    epochs: int = 8
     seed: int = 0
     key_bits: int = 2048
     insecure: bool = False
@@ -180,6 +180,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> tuple[Pa
     shown = {
         **asdict(settings),
         "n_shared": options.n_shared,
+        "effects": asdict(DEMO_EFFECTS),
         "transport": "gRPC without TLS" if cohort.insecure else "gRPC over mutual TLS",
     }
     report = DemoReport(

@@ -58,7 +58,12 @@ def _contribution(result: HeldOut, path: Path) -> Path:
     for k, variant in enumerate(("zero", "mean")):
         drops = [result.auc - result.left_out[n][variant] for n in names]
         xs = [i + (k - 0.5) * width for i in range(len(names))]
-        ax.bar(xs, drops, width, label=f"embedding set to its {variant}")
+        ax.bar(
+            xs,
+            drops,
+            width,
+            label="embedding set to zero" if variant == "zero" else "set to its mean",
+        )
     ax.set_xticks(range(len(names)), names)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set(ylabel="held-out AUC drop", title="Leaving one modality out")
