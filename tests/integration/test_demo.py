@@ -64,6 +64,9 @@ def _check_run(summary: dict, root: Path) -> None:
         assert summary["stages"][stage]["seconds"] > 0
         assert summary["stages"][stage]["bytes"] > 0
     for party in ("label", "imaging", "genomics"):
+        figures = summary["parties"][party]
+        assert figures["shared"] <= figures["ids"]
+        assert figures["train_sent"] > 0 and figures["predict_received"] > 0
         assert (root / "cohort" / f"{party}.toml").is_file()
         assert (root / "cohort" / f"{party}.heldout.toml").is_file()
 

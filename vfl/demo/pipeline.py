@@ -133,6 +133,23 @@ def _stage_costs(
     return costs
 
 
+def _per_party(results: Mapping[str, StageResult]) -> dict[str, dict[str, float]]:
+    """Each party's own figures, from the JSON summaries its processes printed."""
+    rows: dict[str, dict[str, float]] = {}
+    for party, s in results["align"].summaries.items():
+        rows[party] = {
+            "ids": float(s["sizes"]["valid_ids"]),
+            "shared": float(s["sizes"]["final"]),
+            "align_s": float(s["timings_s"]["total"]),
+            "align_rss_mib": float(s.get("peak_rss_mib", 0.0)),
+        }
+    for stage in ("train", "predict"):
+        for party, s in results[stage].summaries.items():
+            rows[party][f"{stage}_sent"] = float(s["bytes"]["sent"])
+            rows[party][f"{stage}_received"] = float(s["bytes"]["received"])
+    return rows
+
+
 def run_demo(options: DemoOptions, progress: Progress | None = None) -> tuple[Path, DemoReport]:
     """Run the demo end to end; return the report's path and its content.
 
@@ -190,6 +207,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> tuple[Pa
         history=history,
         heldout=heldout,
         stages=stages,
+        parties=_per_party(results),
         audit=audit,
         plots=plots,
         total_seconds=time.perf_counter() - began,

@@ -24,6 +24,7 @@ class DemoReport:
     history: list[dict[str, float]]
     heldout: HeldOut
     stages: Mapping[str, Mapping[str, float]]
+    parties: Mapping[str, Mapping[str, float]]
     audit: AuditOutcome
     plots: Mapping[str, Path]
     total_seconds: float
@@ -44,6 +45,7 @@ class DemoReport:
                 "harness_max_diff": h.harness_max_diff,
             },
             "stages": {k: dict(v) for k, v in self.stages.items()},
+            "parties": {k: dict(v) for k, v in self.parties.items()},
             "audit": {
                 "ok": self.audit.ok,
                 "verified": self.audit.verified,
@@ -69,6 +71,26 @@ def _stage_table(stages: Mapping[str, Mapping[str, float]]) -> list[str]:
     for name, s in stages.items():
         source = "party summaries" if name == "train" else "transcripts (PSI included)"
         lines.append(f"| {name} | {s['seconds']:.1f} | {int(s['bytes']):,} | {source} |")
+    return lines
+
+
+def _party_table(parties: Mapping[str, Mapping[str, float]]) -> list[str]:
+    def mb(value: float) -> str:
+        return f"{value / 1e6:.2f}"
+
+    lines = [
+        "Each party's own JSON summary (prediction bytes: stage 2 only, without its PSI):",
+        "",
+        "| Party | IDs | shared | align (s) | align peak RSS (MiB) | train sent / received "
+        "(MB) | predict sent / received (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in parties.items():
+        lines.append(
+            f"| {name} | {int(r['ids'])} | {int(r['shared'])} | {r['align_s']:.1f} | "
+            f"{r['align_rss_mib']:.0f} | {mb(r['train_sent'])} / {mb(r['train_received'])} | "
+            f"{mb(r['predict_sent'])} / {mb(r['predict_received'])} |"
+        )
     return lines
 
 
@@ -143,6 +165,7 @@ def _markdown(rep: DemoReport, root: Path) -> str:
     lines += ["", *_img("modality contribution", rep.plots["contribution"], root)]
     lines += ["## Time and bytes per stage", "", *_stage_table(rep.stages), ""]
     lines += [*_img("time and bytes per stage", rep.plots["stages"], root)]
+    lines += [*_party_table(rep.parties), ""]
     lines += ["## Audit", "", *_audit_lines(rep.audit, root), ""]
     return "\n".join(lines)
 
