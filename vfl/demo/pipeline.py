@@ -26,7 +26,7 @@ import grpc
 from vfl.config import load_config
 from vfl.demo.checks import run_checks, transcript_bytes
 from vfl.demo.cohort import DEMO_EFFECTS, LABEL, DemoCohort, TrainSettings, prepare_cohort
-from vfl.demo.evaluate import evaluate_heldout
+from vfl.demo.evaluate import HeldOut, evaluate_heldout
 from vfl.demo.parties import StageResult, StageRun, run_stage
 from vfl.demo.plots import plot_all
 from vfl.demo.report import DemoReport, write_report
@@ -133,6 +133,18 @@ def _stage_costs(
     return costs
 
 
+def _evaluate(cohort: DemoCohort, predict: StageResult) -> HeldOut:
+    train_dirs = _workdirs(cohort.train)
+    return evaluate_heldout(
+        predictions=Path(predict.summaries[LABEL]["predictions"]),
+        labels_file=cohort.heldout_labels,
+        label_column="response",
+        heldout_configs=cohort.heldout,
+        model_dirs={p: d / "model" for p, d in train_dirs.items()},
+        label=LABEL,
+    )
+
+
 def _per_party(results: Mapping[str, StageResult]) -> dict[str, dict[str, float]]:
     """Each party's own figures, from the JSON summaries its processes printed."""
     rows: dict[str, dict[str, float]] = {}
@@ -181,16 +193,7 @@ def run_demo(options: DemoOptions, progress: Progress | None = None) -> tuple[Pa
         transcripts, label=LABEL, ids_file=cohort.all_ids, report_path=root / "audit_scan.md"
     )
     say("evaluating on the held-out patients")
-    train_dirs = _workdirs(cohort.train)
-    label_summary = results["predict"].summaries[LABEL]
-    heldout = evaluate_heldout(
-        predictions=Path(label_summary["predictions"]),
-        labels_file=cohort.heldout_labels,
-        label_column="response",
-        heldout_configs=cohort.heldout,
-        model_dirs={p: d / "model" for p, d in train_dirs.items()},
-        label=LABEL,
-    )
+    heldout = _evaluate(cohort, results["predict"])
     stages = _stage_costs(results, transcripts)
     history = list(results["train"].summaries[LABEL]["history"])
     plots = plot_all(root / "plots", history, heldout, stages)

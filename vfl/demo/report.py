@@ -111,10 +111,9 @@ def _audit_lines(audit: AuditOutcome, root: Path) -> list[str]:
     return lines
 
 
-def _markdown(rep: DemoReport, root: Path) -> str:
-    h, s = rep.heldout, rep.settings
-    last = rep.history[-1] if rep.history else {}
-    lines = [
+def _intro(rep: DemoReport) -> list[str]:
+    s, h = rep.settings, rep.heldout
+    return [
         f"# vfl demo `{rep.run_id}`",
         "",
         f"Three parties, each its own process on loopback ({s['transport']}): `label` (drug "
@@ -135,6 +134,13 @@ def _markdown(rep: DemoReport, root: Path) -> str:
             **s["effects"]
         ),
         "",
+    ]
+
+
+def _results(rep: DemoReport, root: Path) -> list[str]:
+    h = rep.heldout
+    last = rep.history[-1] if rep.history else {}
+    return [
         "## Training",
         "",
         *_img("training curves", rep.plots["training"], root),
@@ -146,6 +152,12 @@ def _markdown(rep: DemoReport, root: Path) -> str:
         f"ROC AUC **{h.auc:.3f}** on {h.n} patients never seen in training.",
         "",
         *_img("ROC on held-out patients", rep.plots["roc"], root),
+    ]
+
+
+def _contribution(rep: DemoReport, root: Path) -> list[str]:
+    h = rep.heldout
+    lines = [
         "## Each modality's contribution",
         "",
         "Measured by leaving a modality's embedding out at the fusion head: its projection "
@@ -162,7 +174,11 @@ def _markdown(rep: DemoReport, root: Path) -> str:
             f"| {name} | {v['zero']:.3f} | {h.auc - v['zero']:+.3f} | "
             f"{v['mean']:.3f} | {h.auc - v['mean']:+.3f} |"
         )
-    lines += ["", *_img("modality contribution", rep.plots["contribution"], root)]
+    return [*lines, "", *_img("modality contribution", rep.plots["contribution"], root)]
+
+
+def _markdown(rep: DemoReport, root: Path) -> str:
+    lines = [*_intro(rep), *_results(rep, root), *_contribution(rep, root)]
     lines += ["## Time and bytes per stage", "", *_stage_table(rep.stages), ""]
     lines += [*_img("time and bytes per stage", rep.plots["stages"], root)]
     lines += [*_party_table(rep.parties), ""]
