@@ -27,7 +27,7 @@ from vfl.config import load_config
 from vfl.errors import TrainingError
 from vfl.fusion import FusionHead, make_task
 from vfl.party.model import load_model_part
-from vfl.party.stage2 import _inputs, parse_stage2, read_alignment
+from vfl.party.stage2 import load_inputs, parse_stage2, read_alignment
 from vfl.towers import TowerSpec, build_tower
 
 __all__ = ["HeldOut", "evaluate_heldout"]
@@ -62,7 +62,7 @@ def _projection(config: Path, model_dir: Path, label_layers: dict[str, Any]) -> 
     s2 = parse_stage2(cfg)
     alignment = read_alignment(cfg.party.workdir)
     prep = model_dir / "preprocessor.json"
-    inputs, _ = _inputs(s2, alignment.rows, cfg.party.workdir, prep if prep.is_file() else None)
+    inputs, _ = load_inputs(s2, alignment.rows, cfg.party.workdir, prep if prep.is_file() else None)
     manifest, state = load_model_part(model_dir)
     if inputs is None or not manifest.get("tower"):
         raise TrainingError(f"{config}: no modality or tower to recompute the projection")

@@ -39,7 +39,14 @@ from vfl.party.observers import ByteCounter, Tee
 from vfl.party.settings import TrainConfig, parse_train_config
 from vfl.towers import BuiltTower, TowerSpec, build_tower
 
-__all__ = ["Alignment", "Stage2Config", "parse_stage2", "read_alignment", "run_stage2"]
+__all__ = [
+    "Alignment",
+    "Stage2Config",
+    "load_inputs",
+    "parse_stage2",
+    "read_alignment",
+    "run_stage2",
+]
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +129,17 @@ def _modality(data: PartyData) -> np.ndarray | None:
     return None
 
 
-def _inputs(
+def load_inputs(
     s2: Stage2Config, rows: np.ndarray, workdir: Path, prep_path: Path | None
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Load, validate and preprocess this party's data in the shared order."""
+    """Load, validate and preprocess this party's data in the shared order.
+
+    Fits the site's preprocessing on every aligned row (no labels are involved) and saves it
+    to `workdir/preprocessor.json`, or applies the one at `prep_path` (prediction).
+
+    Returns:
+        The tower's input tensor (None without a modality) and the labels (label party).
+    """
     data = load_party_data(s2.data, [int(r) for r in rows])
     if prep_path is not None:
         prep = Preprocessor.load(prep_path)
@@ -184,7 +198,7 @@ def run_stage2(
     prep = None
     if model_dir is not None and (model_dir / "preprocessor.json").is_file():
         prep = model_dir / "preprocessor.json"
-    inputs, labels = _inputs(s2, alignment.rows, workdir, prep)
+    inputs, labels = load_inputs(s2, alignment.rows, workdir, prep)
     torch.set_num_threads(s2.train.torch_threads)
     built = _tower(s2, inputs, s2.train.seed)
     tower = built.module if built is not None else None
