@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from psi.errors import InputDataError
 
-__all__ = ["IdSet", "normalize", "read_ids"]
+__all__ = ["IdSet", "iter_column", "normalize", "read_ids"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +54,12 @@ def normalize(value: str, *, case_fold: bool) -> str:
     return text.casefold() if case_fold else text
 
 
-def _batches(path: Path, column: str) -> Iterator[pa.Array]:
-    """Yield the ID column in chunks, as binary (CSV) or whatever Parquet stores."""
+def iter_column(path: Path, column: str) -> Iterator[pa.Array]:
+    """Yield one column of a CSV or Parquet file in chunks (CSV cells as raw bytes).
+
+    Raises:
+        InputDataError: missing file or column, or an unreadable file.
+    """
     if not path.is_file():
         raise InputDataError(f"ID file not found: {path}")
     try:
@@ -95,7 +99,7 @@ def _scan(path: Path, column: str, case_fold: bool) -> tuple[list[bytes | None],
     """Read and normalize every cell; None marks an invalid cell (reason counted)."""
     out: list[bytes | None] = []
     bad: Counter[str] = Counter()
-    for chunk in _batches(path, column):
+    for chunk in iter_column(path, column):
         for value in chunk.to_pylist():
             if value is None:
                 bad["null"] += 1

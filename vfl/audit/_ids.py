@@ -6,7 +6,6 @@ that are not UTF-8 survive as surrogate escapes and are searched as the original
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from psi.ids import iter_column
 from vfl.errors import InputDataError
 
 __all__ = ["ScanIds", "read_scan_ids"]
@@ -51,7 +51,7 @@ def read_scan_ids(path: Path, column: str | None = None) -> ScanIds:
     row = 0
     try:
         name = column or _first_column(path)
-        for chunk in _batches(path, name):
+        for chunk in iter_column(path, name):
             for value in chunk.to_pylist():
                 row += 1
                 text = _text(value)
@@ -76,22 +76,6 @@ def _first_column(path: Path) -> str:
     if not names:
         raise InputDataError(f"{path} has no columns")
     return str(names[0])
-
-
-def _batches(path: Path, column: str) -> Iterator[pa.Array]:
-    if _is_parquet(path):
-        pf = pq.ParquetFile(path)
-        if column not in pf.schema_arrow.names:
-            raise InputDataError(f"column {column!r} not found in {path}")
-        for batch in pf.iter_batches(columns=[column], batch_size=65536):
-            yield batch.column(0)
-        return
-    options = pacsv.ConvertOptions(include_columns=[column], column_types={column: pa.binary()})
-    reader = pacsv.open_csv(
-        path, read_options=pacsv.ReadOptions(block_size=_BLOCK), convert_options=options
-    )
-    for batch in reader:
-        yield batch.column(0)
 
 
 def _text(value: object) -> str:
