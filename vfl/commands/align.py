@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from vfl.commands._options import format_option, insecure_option
 from vfl.config import load_config
 
 __all__ = ["COMMANDS", "align_command", "progress_bar"]
@@ -65,19 +66,8 @@ def _text(summary: dict[str, Any]) -> str:
     type=click.Path(path_type=Path, dir_okay=False),
     help="This party's TOML config ([party], [network], [align]).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary format on stdout.",
-)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="No TLS and no party authentication (tests on loopback only; warns loudly).",
-)
+@format_option
+@insecure_option
 @click.option(
     "--transcript",
     type=click.Path(path_type=Path, dir_okay=False),

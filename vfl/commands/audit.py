@@ -19,13 +19,10 @@ from vfl.audit import (
     verify_summary,
     verify_text,
 )
+from vfl.commands._options import format_option
 from vfl.errors import AuditError, InputDataError
 
 __all__ = ["COMMANDS"]
-
-_FORMAT = click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
 
 
 @click.group(name="audit")
@@ -40,7 +37,7 @@ def audit() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The other party's transcript of the same run: match it message by message.",
 )
-@_FORMAT
+@format_option
 def verify_cmd(transcript: Path, peer: Path | None, fmt: str) -> None:
     """Check a transcript's hash chain and, with --peer, that both parties agree.
 
@@ -82,7 +79,7 @@ def verify_cmd(transcript: Path, peer: Path | None, fmt: str) -> None:
 @click.option(
     "--min-needle", default=6, show_default=True, help="Shortest encoding searched, in bytes."
 )
-@_FORMAT
+@format_option
 def scan_cmd(
     transcripts: tuple[Path, ...],
     ids_file: Path,

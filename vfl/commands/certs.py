@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from vfl.certs import init_certs
+from vfl.commands._options import format_option
 from vfl.errors import ConfigError
 
 __all__ = ["COMMANDS"]
@@ -33,9 +34,7 @@ def certs() -> None:
 )
 @click.option("--days", default=365, show_default=True, help="Validity of every certificate.")
 @click.option("--force", is_flag=True, help="Replace existing files (default: refuse).")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option
 def init(out: Path, parties: str, days: int, force: bool, fmt: str) -> None:
     """Create a test CA and a key + certificate per party (keys are written 0600).
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from vfl.commands._options import format_option
+
 __all__ = ["COMMANDS", "demo_command"]
 
 
@@ -99,14 +101,7 @@ Then at every site at the same time (the label party first, it listens):
 @click.option(
     "--insecure", is_flag=True, help="No TLS between the parties (loopback only; warns loudly)."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary format on stdout.",
-)
+@format_option
 def demo_command(
     out: Path,
     n_shared: int,

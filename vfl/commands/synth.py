@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from vfl.commands._options import format_option
+
 __all__ = ["COMMANDS", "synth_command"]
 
 
@@ -46,14 +48,7 @@ def _text(summary: dict[str, Any]) -> str:
     is_flag=True,
     help="Configs without TLS (loopback tests only); default: a test CA and mTLS identities.",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary format on stdout.",
-)
+@format_option
 def synth_command(out: Path, seed: int, fmt: str, insecure: bool, **sizes: int) -> None:
     """Write a realistic synthetic cohort: DICOM, VCF and a drug-response table.
 

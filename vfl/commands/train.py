@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from vfl.commands._options import format_option, insecure_option
 from vfl.config import load_config
 
 __all__ = ["COMMANDS", "predict_command", "train_command"]
@@ -92,19 +93,6 @@ def _text(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_FORMAT = click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Summary format on stdout.",
-)
-_INSECURE = click.option(
-    "--insecure",
-    is_flag=True,
-    help="No TLS and no party authentication (tests on loopback only; warns loudly).",
-)
 _CAPTURE = click.option(
     "--capture-payloads",
     is_flag=True,
@@ -124,8 +112,8 @@ _CONFIG = click.option(
 @click.option(
     "--resume", is_flag=True, help="Continue from this party's newest checkpoint after a crash."
 )
-@_FORMAT
-@_INSECURE
+@format_option
+@insecure_option
 @_CAPTURE
 def train_command(
     config_path: Path, resume: bool, fmt: str, insecure: bool, capture_payloads: bool
@@ -176,8 +164,8 @@ def train_command(
     is_flag=True,
     help="Reuse the alignment already in the workdir instead of running PSI first.",
 )
-@_FORMAT
-@_INSECURE
+@format_option
+@insecure_option
 @_CAPTURE
 def predict_command(
     config_path: Path,
