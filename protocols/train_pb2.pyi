@@ -71,18 +71,6 @@ class Ciphertexts(_message.Message):
     data: bytes
     def __init__(self, fingerprint: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., axis: _Optional[int] = ..., x_bound: _Optional[float] = ..., a_bound: _Optional[float] = ..., n_terms: _Optional[int] = ..., x_frac_bits: _Optional[int] = ..., a_frac_bits: _Optional[int] = ..., mask_bits: _Optional[int] = ..., slots: _Optional[int] = ..., slot_bound: _Optional[bytes] = ..., data: _Optional[bytes] = ...) -> None: ...
 
-class IntMatrix(_message.Message):
-    __slots__ = ("rows", "cols", "width", "data")
-    ROWS_FIELD_NUMBER: _ClassVar[int]
-    COLS_FIELD_NUMBER: _ClassVar[int]
-    WIDTH_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    rows: int
-    cols: int
-    width: int
-    data: bytes
-    def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., width: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
-
 class FloatMatrix(_message.Message):
     __slots__ = ("rows", "cols", "data")
     ROWS_FIELD_NUMBER: _ClassVar[int]
@@ -94,7 +82,7 @@ class FloatMatrix(_message.Message):
     def __init__(self, rows: _Optional[int] = ..., cols: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class LayerSpec(_message.Message):
-    __slots__ = ("in_dim", "out_dim", "batch_size", "alpha_bound", "weight_bound", "grad_bound", "frac_bits", "mask_bits", "lr")
+    __slots__ = ("in_dim", "out_dim", "batch_size", "alpha_bound", "weight_bound", "grad_bound", "frac_bits", "lr")
     IN_DIM_FIELD_NUMBER: _ClassVar[int]
     OUT_DIM_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -102,7 +90,6 @@ class LayerSpec(_message.Message):
     WEIGHT_BOUND_FIELD_NUMBER: _ClassVar[int]
     GRAD_BOUND_FIELD_NUMBER: _ClassVar[int]
     FRAC_BITS_FIELD_NUMBER: _ClassVar[int]
-    MASK_BITS_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
     in_dim: int
     out_dim: int
@@ -111,9 +98,8 @@ class LayerSpec(_message.Message):
     weight_bound: float
     grad_bound: float
     frac_bits: int
-    mask_bits: int
     lr: float
-    def __init__(self, in_dim: _Optional[int] = ..., out_dim: _Optional[int] = ..., batch_size: _Optional[int] = ..., alpha_bound: _Optional[float] = ..., weight_bound: _Optional[float] = ..., grad_bound: _Optional[float] = ..., frac_bits: _Optional[int] = ..., mask_bits: _Optional[int] = ..., lr: _Optional[float] = ...) -> None: ...
+    def __init__(self, in_dim: _Optional[int] = ..., out_dim: _Optional[int] = ..., batch_size: _Optional[int] = ..., alpha_bound: _Optional[float] = ..., weight_bound: _Optional[float] = ..., grad_bound: _Optional[float] = ..., frac_bits: _Optional[int] = ..., lr: _Optional[float] = ...) -> None: ...
 
 class Step(_message.Message):
     __slots__ = ("kind", "epoch", "batch", "positions")
@@ -126,14 +112,6 @@ class Step(_message.Message):
     batch: int
     positions: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, kind: _Optional[_Union[StepKind, str]] = ..., epoch: _Optional[int] = ..., batch: _Optional[int] = ..., positions: _Optional[_Iterable[int]] = ...) -> None: ...
-
-class Finish(_message.Message):
-    __slots__ = ("batch", "values")
-    BATCH_FIELD_NUMBER: _ClassVar[int]
-    VALUES_FIELD_NUMBER: _ClassVar[int]
-    batch: int
-    values: IntMatrix
-    def __init__(self, batch: _Optional[int] = ..., values: _Optional[_Union[IntMatrix, _Mapping]] = ...) -> None: ...
 
 class HelloRequest(_message.Message):
     __slots__ = ("env", "mode", "protection", "in_dim", "n_rows", "alignment_digest", "public_key", "checkpoint_epochs", "initial_share", "model_id")
@@ -160,20 +138,22 @@ class HelloRequest(_message.Message):
     def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., mode: _Optional[_Union[Mode, str]] = ..., protection: _Optional[_Union[Protection, str]] = ..., in_dim: _Optional[int] = ..., n_rows: _Optional[int] = ..., alignment_digest: _Optional[str] = ..., public_key: _Optional[bytes] = ..., checkpoint_epochs: _Optional[_Iterable[int]] = ..., initial_share: _Optional[_Union[FloatMatrix, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
 
 class HelloReply(_message.Message):
-    __slots__ = ("env", "session", "spec", "start_epoch", "epochs", "model_id")
+    __slots__ = ("env", "session", "spec", "start_epoch", "epochs", "model_id", "public_key")
     ENV_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     START_EPOCH_FIELD_NUMBER: _ClassVar[int]
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     session: str
     spec: LayerSpec
     start_epoch: int
     epochs: int
     model_id: str
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., spec: _Optional[_Union[LayerSpec, _Mapping]] = ..., start_epoch: _Optional[int] = ..., epochs: _Optional[int] = ..., model_id: _Optional[str] = ...) -> None: ...
+    public_key: bytes
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., spec: _Optional[_Union[LayerSpec, _Mapping]] = ..., start_epoch: _Optional[int] = ..., epochs: _Optional[int] = ..., model_id: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class NextStepRequest(_message.Message):
     __slots__ = ("env", "session")
@@ -191,43 +171,41 @@ class StepReply(_message.Message):
     step: Step
     def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., step: _Optional[_Union[Step, _Mapping]] = ...) -> None: ...
 
-class ForwardRequest(_message.Message):
-    __slots__ = ("env", "session", "batch", "alpha_rows", "alpha_cols", "noise_share", "alpha_plain")
+class WeightsRequest(_message.Message):
+    __slots__ = ("env", "session", "batch")
     ENV_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
-    ALPHA_ROWS_FIELD_NUMBER: _ClassVar[int]
-    ALPHA_COLS_FIELD_NUMBER: _ClassVar[int]
+    env: _common_pb2.Envelope
+    session: str
+    batch: int
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., batch: _Optional[int] = ...) -> None: ...
+
+class WeightsReply(_message.Message):
+    __slots__ = ("env", "batch", "weights")
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    env: _common_pb2.Envelope
+    batch: int
+    weights: Ciphertexts
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., batch: _Optional[int] = ..., weights: _Optional[_Union[Ciphertexts, _Mapping]] = ...) -> None: ...
+
+class ForwardRequest(_message.Message):
+    __slots__ = ("env", "session", "batch", "noise_share", "alpha_plain", "projection")
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     NOISE_SHARE_FIELD_NUMBER: _ClassVar[int]
     ALPHA_PLAIN_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     session: str
     batch: int
-    alpha_rows: Ciphertexts
-    alpha_cols: Ciphertexts
     noise_share: Ciphertexts
     alpha_plain: FloatMatrix
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., batch: _Optional[int] = ..., alpha_rows: _Optional[_Union[Ciphertexts, _Mapping]] = ..., alpha_cols: _Optional[_Union[Ciphertexts, _Mapping]] = ..., noise_share: _Optional[_Union[Ciphertexts, _Mapping]] = ..., alpha_plain: _Optional[_Union[FloatMatrix, _Mapping]] = ...) -> None: ...
-
-class ForwardReply(_message.Message):
-    __slots__ = ("env", "batch", "masked")
-    ENV_FIELD_NUMBER: _ClassVar[int]
-    BATCH_FIELD_NUMBER: _ClassVar[int]
-    MASKED_FIELD_NUMBER: _ClassVar[int]
-    env: _common_pb2.Envelope
-    batch: int
-    masked: Ciphertexts
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., batch: _Optional[int] = ..., masked: _Optional[_Union[Ciphertexts, _Mapping]] = ...) -> None: ...
-
-class ForwardFinishRequest(_message.Message):
-    __slots__ = ("env", "session", "finish")
-    ENV_FIELD_NUMBER: _ClassVar[int]
-    SESSION_FIELD_NUMBER: _ClassVar[int]
-    FINISH_FIELD_NUMBER: _ClassVar[int]
-    env: _common_pb2.Envelope
-    session: str
-    finish: Finish
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ...) -> None: ...
+    projection: Ciphertexts
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., batch: _Optional[int] = ..., noise_share: _Optional[_Union[Ciphertexts, _Mapping]] = ..., alpha_plain: _Optional[_Union[FloatMatrix, _Mapping]] = ..., projection: _Optional[_Union[Ciphertexts, _Mapping]] = ...) -> None: ...
 
 class BackwardRequest(_message.Message):
     __slots__ = ("env", "session", "batch")
@@ -240,28 +218,30 @@ class BackwardRequest(_message.Message):
     def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., batch: _Optional[int] = ...) -> None: ...
 
 class BackwardReply(_message.Message):
-    __slots__ = ("env", "batch", "grad_weight", "grad_input", "grad_alpha_plain")
+    __slots__ = ("env", "batch", "grad_input", "grad_alpha_plain", "delta")
     ENV_FIELD_NUMBER: _ClassVar[int]
     BATCH_FIELD_NUMBER: _ClassVar[int]
-    GRAD_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     GRAD_INPUT_FIELD_NUMBER: _ClassVar[int]
     GRAD_ALPHA_PLAIN_FIELD_NUMBER: _ClassVar[int]
+    DELTA_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     batch: int
-    grad_weight: Ciphertexts
     grad_input: Ciphertexts
     grad_alpha_plain: FloatMatrix
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., batch: _Optional[int] = ..., grad_weight: _Optional[_Union[Ciphertexts, _Mapping]] = ..., grad_input: _Optional[_Union[Ciphertexts, _Mapping]] = ..., grad_alpha_plain: _Optional[_Union[FloatMatrix, _Mapping]] = ...) -> None: ...
+    delta: Ciphertexts
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., batch: _Optional[int] = ..., grad_input: _Optional[_Union[Ciphertexts, _Mapping]] = ..., grad_alpha_plain: _Optional[_Union[FloatMatrix, _Mapping]] = ..., delta: _Optional[_Union[Ciphertexts, _Mapping]] = ...) -> None: ...
 
 class BackwardFinishRequest(_message.Message):
-    __slots__ = ("env", "session", "finish")
+    __slots__ = ("env", "session", "batch", "grad_weight")
     ENV_FIELD_NUMBER: _ClassVar[int]
     SESSION_FIELD_NUMBER: _ClassVar[int]
-    FINISH_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    GRAD_WEIGHT_FIELD_NUMBER: _ClassVar[int]
     env: _common_pb2.Envelope
     session: str
-    finish: Finish
-    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., finish: _Optional[_Union[Finish, _Mapping]] = ...) -> None: ...
+    batch: int
+    grad_weight: Ciphertexts
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., batch: _Optional[int] = ..., grad_weight: _Optional[_Union[Ciphertexts, _Mapping]] = ...) -> None: ...
 
 class EpochSavedRequest(_message.Message):
     __slots__ = ("env", "session", "epoch")

@@ -44,14 +44,14 @@ class TrainStub(object):
                 request_serializer=protocols_dot_train__pb2.NextStepRequest.SerializeToString,
                 response_deserializer=protocols_dot_train__pb2.StepReply.FromString,
                 _registered_method=True)
+        self.Weights = channel.unary_unary(
+                '/vfl.train.Train/Weights',
+                request_serializer=protocols_dot_train__pb2.WeightsRequest.SerializeToString,
+                response_deserializer=protocols_dot_train__pb2.WeightsReply.FromString,
+                _registered_method=True)
         self.Forward = channel.unary_unary(
                 '/vfl.train.Train/Forward',
                 request_serializer=protocols_dot_train__pb2.ForwardRequest.SerializeToString,
-                response_deserializer=protocols_dot_train__pb2.ForwardReply.FromString,
-                _registered_method=True)
-        self.ForwardFinish = channel.unary_unary(
-                '/vfl.train.Train/ForwardFinish',
-                request_serializer=protocols_dot_train__pb2.ForwardFinishRequest.SerializeToString,
                 response_deserializer=protocols_dot_train__pb2.Ack.FromString,
                 _registered_method=True)
         self.Backward = channel.unary_unary(
@@ -86,13 +86,13 @@ class TrainServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def Forward(self, request, context):
+    def Weights(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
-    def ForwardFinish(self, request, context):
+    def Forward(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,14 +129,14 @@ def add_TrainServicer_to_server(servicer, server):
                     request_deserializer=protocols_dot_train__pb2.NextStepRequest.FromString,
                     response_serializer=protocols_dot_train__pb2.StepReply.SerializeToString,
             ),
+            'Weights': grpc.unary_unary_rpc_method_handler(
+                    servicer.Weights,
+                    request_deserializer=protocols_dot_train__pb2.WeightsRequest.FromString,
+                    response_serializer=protocols_dot_train__pb2.WeightsReply.SerializeToString,
+            ),
             'Forward': grpc.unary_unary_rpc_method_handler(
                     servicer.Forward,
                     request_deserializer=protocols_dot_train__pb2.ForwardRequest.FromString,
-                    response_serializer=protocols_dot_train__pb2.ForwardReply.SerializeToString,
-            ),
-            'ForwardFinish': grpc.unary_unary_rpc_method_handler(
-                    servicer.ForwardFinish,
-                    request_deserializer=protocols_dot_train__pb2.ForwardFinishRequest.FromString,
                     response_serializer=protocols_dot_train__pb2.Ack.SerializeToString,
             ),
             'Backward': grpc.unary_unary_rpc_method_handler(
@@ -220,6 +220,33 @@ class Train(object):
             _registered_method=True)
 
     @staticmethod
+    def Weights(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vfl.train.Train/Weights',
+            protocols_dot_train__pb2.WeightsRequest.SerializeToString,
+            protocols_dot_train__pb2.WeightsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def Forward(request,
             target,
             options=(),
@@ -235,33 +262,6 @@ class Train(object):
             target,
             '/vfl.train.Train/Forward',
             protocols_dot_train__pb2.ForwardRequest.SerializeToString,
-            protocols_dot_train__pb2.ForwardReply.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ForwardFinish(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vfl.train.Train/ForwardFinish',
-            protocols_dot_train__pb2.ForwardFinishRequest.SerializeToString,
             protocols_dot_train__pb2.Ack.FromString,
             options,
             channel_credentials,

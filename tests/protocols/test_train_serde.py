@@ -20,8 +20,6 @@ from vfl.errors import CiphertextError, KeyMismatchError, ProtocolViolationError
 from vfl.protocol import (
     BackwardFinish,
     BackwardReply,
-    ForwardFinish,
-    ForwardReply,
     ForwardRequest,
     Hello,
     HelloReply,
@@ -42,6 +40,14 @@ def keys():
         yield engine, other
 
 
+@pytest.fixture(scope="module")
+def label(keys):
+    """A second key pair: the label party's (the first is the feature party's)."""
+    pk, sk = generate_keypair(1024)
+    with PaillierEngine(pk, sk, workers=1) as engine:
+        yield engine
+
+
 def _encrypt(engine, rows=3, cols=2, axis=0, seed=0):
     x = np.random.default_rng(seed).uniform(-4, 4, (rows, cols))
     return x, engine.encrypt(x, axis, BUDGET)
@@ -60,62 +66,6 @@ def _same_packed(a, b):
 def _wire(msg):
     """Through bytes, as on the wire."""
     return type(msg).FromString(msg.SerializeToString())
-
-
-# ---- exact integers --------------------------------------------------------------------------
-
-big_ints = st.integers(min_value=-(2**700), max_value=2**700)
-
-
-@given(
-    st.integers(0, 4).flatmap(
-        lambda r: st.integers(0, 4).flatmap(
-            lambda c: st.lists(big_ints, min_size=r * c, max_size=r * c).map(lambda v: (r, c, v))
-        )
-    )
-)
-def test_int_matrix_round_trip_at_one_fixed_width(case):
-    rows, cols, flat = case
-    values = np.empty(rows * cols, dtype=object)
-    values[:] = flat
-    values = values.reshape(rows, cols)
-
-    m = _wire(serde.int_matrix_to_proto(values))
-    back = serde.int_matrix_from_proto(m)
-
-    assert back.shape == (rows, cols)
-    assert [int(v) for v in back.ravel()] == flat
-    need = max(((abs(v) if v >= 0 else ~v).bit_length() + 8) // 8 for v in flat) if flat else 1
-    assert m.width == need and len(m.data) == rows * cols * m.width
-
-
-def test_int_matrix_width_is_per_tensor_not_per_value():
-    small_and_big = np.array([[1, 2**200], [-3, 0]], dtype=object)
-    m = serde.int_matrix_to_proto(small_and_big)
-    assert len(m.data) == 4 * m.width and m.width == 26
-
-
-@pytest.mark.parametrize(
-    "rows, cols, width, n_bytes",
-    [
-        (2, 2, 0, 0),
-        (2, 2, serde.MAX_INT_BYTES + 1, 4 * (serde.MAX_INT_BYTES + 1)),
-        (2, 2, 3, 11),
-        (2, 2, 3, 13),
-        (4_000_000_000, 4_000_000_000, 1, 16),
-    ],
-)
-def test_int_matrix_with_wrong_sizes_is_refused(rows, cols, width, n_bytes):
-    m = train_pb2.IntMatrix(rows=rows, cols=cols, width=width, data=b"\x01" * n_bytes)
-    with pytest.raises(ProtocolViolationError):
-        serde.int_matrix_from_proto(m)
-
-
-def test_int_matrix_encoder_refuses_non_matrices_and_giants():
-    with pytest.raises(ProtocolViolationError, match="2-D"):
-        serde.int_matrix_to_proto(np.array([1, 2], dtype=object))
-    with pytest.raises(ProtocolViolationError, match="bytes"):
-        serde.int_matrix_to_proto(np.array([[2 ** (8 * serde.MAX_INT_BYTES)]], dtype=object))
 
 
 # ---- floats ----------------------------------------------------------------------------------
@@ -208,6 +158,7 @@ def _tampered(engine, **change):
         {"a_bound": -1.0},
         {"n_terms": 0},
         {"mask_bits": 3},
+        {"mask_bits": 39},
         {"x_frac_bits": 4_000_000},
         {"slot_bound": b"\xff" * 64},
         {"slot_bound": b"\x01" * (serde.MAX_INT_BYTES + 1)},
@@ -265,7 +216,6 @@ specs = st.builds(
     weight_bound=st.floats(1e-3, 1e6),
     grad_bound=st.floats(1e-3, 1e6),
     frac_bits=st.integers(0, 52),
-    mask_bits=st.integers(40, 128),
     lr=st.floats(1e-9, 10.0),
 )
 
@@ -278,6 +228,7 @@ specs = st.builds(
         start_epoch=st.integers(0, 1000),
         epochs=st.integers(0, 1000),
         model_id=st.text(max_size=40),
+        public_key=st.binary(max_size=300),
     )
 )
 def test_hello_reply_round_trip(reply):
@@ -327,88 +278,96 @@ def test_step_with_bad_positions_or_kind_is_refused():
 # ---- protocol messages -----------------------------------------------------------------------
 
 
-def test_forward_request_round_trip_protected_and_plain(keys):
+def test_weights_reply_round_trip(label):
+    _, w = _encrypt(label, 4, 3, 1)
+    back = serde.weights_reply_from_proto(
+        _wire(serde.weights_reply_to_proto(9, w)), label.public_key
+    )
+    _same_packed(back, w)
+    assert serde.weights_reply_from_proto(serde.weights_reply_to_proto(9, None), None) is None
+
+
+def test_forward_request_round_trip_protected_and_plain(keys, label):
     engine, _ = keys
-    x, rows = _encrypt(engine, 5, 3, 0)
-    _, cols = _encrypt(engine, 5, 3, 1, seed=1)
-    msg = ForwardRequest(batch=7, alpha_rows=rows, alpha_cols=cols)
+    x, share = _encrypt(engine, 5, 3, 0)
+    _, projection = _encrypt(label, 3, 5, 0, seed=1)
+    msg = ForwardRequest(batch=7, projection=projection, noise_share=share)
 
     back = serde.forward_request_from_proto(
-        _wire(serde.forward_request_to_proto(msg)), engine.public_key
+        _wire(serde.forward_request_to_proto(msg)), label.public_key, engine.public_key
     )
 
-    assert back.batch == 7 and back.noise_share is None and back.alpha_plain is None
-    _same_packed(back.alpha_rows, rows)
-    _same_packed(back.alpha_cols, cols)
+    assert back.batch == 7 and back.alpha_plain is None
+    _same_packed(back.projection, projection)
+    _same_packed(back.noise_share, share)
     plain = ForwardRequest(batch=2, alpha_plain=x)
-    back = serde.forward_request_from_proto(_wire(serde.forward_request_to_proto(plain)), None)
-    np.testing.assert_array_equal(back.alpha_plain, x)
-    assert back.alpha_rows is None
-
-
-def test_forward_reply_and_backward_reply_round_trip(keys):
-    engine, _ = keys
-    _, a = _encrypt(engine, 4, 2, 0)
-    _, b = _encrypt(engine, 2, 4, 1, seed=2)
-    fr = serde.forward_reply_from_proto(
-        _wire(serde.forward_reply_to_proto(ForwardReply(3, a))), engine.public_key
+    back = serde.forward_request_from_proto(
+        _wire(serde.forward_request_to_proto(plain)), None, None
     )
-    assert fr.batch == 3
-    _same_packed(fr.masked, a)
-    assert serde.forward_reply_from_proto(
-        serde.forward_reply_to_proto(ForwardReply(4)), None
-    ) == ForwardReply(4)
+    np.testing.assert_array_equal(back.alpha_plain, x)
+    assert back.projection is None and back.noise_share is None
 
+
+def test_each_field_is_checked_under_its_own_key(keys, label):
+    engine, _ = keys
+    _, share = _encrypt(engine, 5, 3, 0)
+    _, projection = _encrypt(label, 3, 5, 0, seed=1)
+    swapped = serde.forward_request_to_proto(
+        ForwardRequest(batch=1, projection=share, noise_share=projection)
+    )
+    with pytest.raises(KeyMismatchError):
+        serde.forward_request_from_proto(swapped, label.public_key, engine.public_key)
+    reply = serde.backward_reply_to_proto(BackwardReply(1, delta=share, grad_input=projection))
+    with pytest.raises(KeyMismatchError):
+        serde.backward_reply_from_proto(reply, label.public_key, engine.public_key)
+    fin = serde.backward_finish_to_proto(BackwardFinish(1, share))
+    with pytest.raises(KeyMismatchError):
+        serde.backward_finish_from_proto(fin, label.public_key)
+
+
+def test_backward_messages_round_trip(keys, label):
+    engine, _ = keys
+    _, delta = _encrypt(label, 4, 2, 1)
+    _, grad_input = _encrypt(engine, 2, 4, 0, seed=2)
     br = serde.backward_reply_from_proto(
-        _wire(serde.backward_reply_to_proto(BackwardReply(5, grad_weight=a, grad_input=b))),
+        _wire(serde.backward_reply_to_proto(BackwardReply(5, delta, grad_input))),
+        label.public_key,
         engine.public_key,
     )
-    _same_packed(br.grad_weight, a)
-    _same_packed(br.grad_input, b)
+    assert br.batch == 5
+    _same_packed(br.delta, delta)
+    _same_packed(br.grad_input, grad_input)
     g = np.arange(6.0).reshape(3, 2)
     br = serde.backward_reply_from_proto(
-        serde.backward_reply_to_proto(BackwardReply(6, grad_alpha_plain=g)), None
+        serde.backward_reply_to_proto(BackwardReply(6, grad_alpha_plain=g)), None, None
     )
     np.testing.assert_array_equal(br.grad_alpha_plain, g)
-    assert br.grad_weight is None and br.grad_input is None
+    assert br.delta is None and br.grad_input is None
 
-
-@given(st.integers(0, 2**40), st.lists(big_ints, min_size=6, max_size=6))
-def test_finishes_round_trip(batch, flat):
-    values = np.empty(6, dtype=object)
-    values[:] = flat
-    values = values.reshape(2, 3)
-    for msg, enc, dec in [
-        (
-            ForwardFinish(batch, values),
-            serde.forward_finish_to_proto,
-            serde.forward_finish_from_proto,
-        ),
-        (
-            BackwardFinish(batch, values),
-            serde.backward_finish_to_proto,
-            serde.backward_finish_from_proto,
-        ),
-    ]:
-        back = dec(_wire(enc(msg)))
-        assert type(back) is type(msg) and back.batch == batch
-        assert back.values.tolist() == values.tolist()
-        assert dec(_wire(enc(None))) is None
+    fin = serde.backward_finish_from_proto(
+        _wire(serde.backward_finish_to_proto(BackwardFinish(8, delta))), label.public_key
+    )
+    assert fin is not None and fin.batch == 8
+    _same_packed(fin.grad_weight, delta)
+    assert (
+        serde.backward_finish_from_proto(_wire(serde.backward_finish_to_proto(None)), None) is None
+    )
 
 
 # ---- hostile bytes ---------------------------------------------------------------------------
 
 
-def _decoders(public_key):
+def _decoders(party_key, label_key):
     return {
         train_pb2.HelloRequest: lambda m: serde.hello_from_proto(m, "p"),
         train_pb2.HelloReply: serde.hello_reply_from_proto,
         train_pb2.Step: serde.step_from_proto,
-        train_pb2.ForwardRequest: lambda m: serde.forward_request_from_proto(m, public_key),
-        train_pb2.ForwardReply: lambda m: serde.forward_reply_from_proto(m, public_key),
-        train_pb2.ForwardFinishRequest: serde.forward_finish_from_proto,
-        train_pb2.BackwardReply: lambda m: serde.backward_reply_from_proto(m, public_key),
-        train_pb2.BackwardFinishRequest: serde.backward_finish_from_proto,
+        train_pb2.WeightsReply: lambda m: serde.weights_reply_from_proto(m, label_key),
+        train_pb2.ForwardRequest: lambda m: serde.forward_request_from_proto(
+            m, label_key, party_key
+        ),
+        train_pb2.BackwardReply: lambda m: serde.backward_reply_from_proto(m, label_key, party_key),
+        train_pb2.BackwardFinishRequest: lambda m: serde.backward_finish_from_proto(m, label_key),
     }
 
 
@@ -425,27 +384,33 @@ def _decode_or_clear_error(cls, data, decode):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400), st.integers(0, 7))
-def test_random_bytes_give_only_clear_errors(keys, data, which):
-    cls, decode = list(_decoders(keys[0].public_key).items())[which]
+@given(st.binary(max_size=400), st.integers(0, 6))
+def test_random_bytes_give_only_clear_errors(keys, label, data, which):
+    cls, decode = list(_decoders(keys[0].public_key, label.public_key).items())[which]
     _decode_or_clear_error(cls, data, decode)
 
 
 @pytest.fixture(scope="module")
-def valid_wire(keys):
+def valid_wire(keys, label):
     engine, _ = keys
-    x, rows = _encrypt(engine, 5, 3, 0)
-    _, cols = _encrypt(engine, 5, 3, 1, seed=1)
-    fin = np.array([[1, -(2**90)], [2**80, 0]], dtype=object)
+    x, share = _encrypt(engine, 5, 3, 0)
+    _, projection = _encrypt(label, 3, 5, 1, seed=1)
     return [
         (
             train_pb2.ForwardRequest,
             serde.forward_request_to_proto(
-                ForwardRequest(1, alpha_rows=rows, alpha_cols=cols, alpha_plain=x)
+                ForwardRequest(1, projection=projection, noise_share=share, alpha_plain=x)
             ),
         ),
-        (train_pb2.BackwardReply, serde.backward_reply_to_proto(BackwardReply(1, rows, cols, x))),
-        (train_pb2.ForwardFinishRequest, serde.forward_finish_to_proto(ForwardFinish(1, fin))),
+        (
+            train_pb2.BackwardReply,
+            serde.backward_reply_to_proto(BackwardReply(1, projection, share, x)),
+        ),
+        (
+            train_pb2.BackwardFinishRequest,
+            serde.backward_finish_to_proto(BackwardFinish(1, projection)),
+        ),
+        (train_pb2.WeightsReply, serde.weights_reply_to_proto(1, projection)),
         (
             train_pb2.HelloRequest,
             serde.hello_to_proto(Hello("p", "train", "plaintext", 3, 9, "d", initial_share=x)),
@@ -456,7 +421,7 @@ def valid_wire(keys):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
-def test_mutated_messages_give_only_clear_errors(keys, valid_wire, data):
+def test_mutated_messages_give_only_clear_errors(keys, label, valid_wire, data):
     cls, msg = data.draw(st.sampled_from(valid_wire))
     raw = bytearray(msg.SerializeToString())
     cut = data.draw(st.integers(0, len(raw)))
@@ -467,4 +432,5 @@ def test_mutated_messages_give_only_clear_errors(keys, valid_wire, data):
         raw[min(cut, len(raw) - 1)] ^= data.draw(st.integers(1, 255))
     else:
         raw[cut:cut] = data.draw(st.binary(min_size=1, max_size=16))
-    _decode_or_clear_error(cls, bytes(raw), _decoders(keys[0].public_key)[cls])
+    decoders = _decoders(keys[0].public_key, label.public_key)
+    _decode_or_clear_error(cls, bytes(raw), decoders[cls])

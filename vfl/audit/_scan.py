@@ -46,8 +46,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TRAIN_STEPS: tuple[str, ...] = (
     "train.hello",
     "train.next_step",
+    "train.weights",
     "train.forward",
-    "train.forward_finish",
     "train.backward",
     "train.backward_finish",
     "train.epoch_saved",

@@ -307,7 +307,13 @@ class PaillierEngine:
         return replace(p, ciphertexts=cts, slot_bound=bound)
 
     def random_mask(self, shape: tuple[int, int], budget: ProductBudget) -> IntArray:
-        """CSPRNG (`secrets`) ints uniform in [0, 2^(value_bits + mask_bits))."""
+        """CSPRNG (`secrets`) ints uniform in [0, 2^(value_bits + mask_bits)).
+
+        Raises:
+            EncodingBoundsError: the budget declares no mask (mask_bits = 0).
+        """
+        if budget.mask_bits == 0:
+            raise EncodingBoundsError("this product budget declares no mask (mask_bits = 0)")
         limit = budget.mask_limit
         flat = [secrets.randbelow(limit) for _ in range(int(np.prod(shape)))]
         out = np.empty(len(flat), dtype=object)

@@ -12,7 +12,9 @@ Encoding
 Slot budget (the proof that nothing overflows)
     Let T = n_terms, P = T·(2·ox)·(2·oa), value_bits = bit_length(P), so a product sum
     S = Σ_{t<T'} (x̂_t + ox)(â_t + oa) with T' <= T terms satisfies 0 <= S <= P < 2^value_bits.
-    A statistical mask R is drawn uniformly from [0, 2^(value_bits + mask_bits)), so
+    A budget with mask_bits = 0 declares a product whose sum the key holder may learn in
+    full: no mask is ever added to it (`PaillierEngine.random_mask` refuses such a budget).
+    Otherwise a statistical mask R is drawn uniformly from [0, 2^(value_bits + mask_bits)), so
     S + R < 2^value_bits + 2^(value_bits+mask_bits) <= 2^(value_bits+mask_bits+1); R hides S
     up to statistical distance P / 2^(value_bits+mask_bits) < 2^-mask_bits (40 bits default).
     With slot_bits = value_bits + mask_bits + 2 there is room for one more plaintext addition
@@ -43,6 +45,8 @@ from vfl.errors import EncodingBoundsError
 
 __all__ = [
     "PackedMatrix",
+    "completion_addend",
+    "completion_offset",
     "ProductBudget",
     "ProductOp",
     "decode",
@@ -74,7 +78,8 @@ class ProductBudget:
             `tmatmul`).
         x_frac_bits: fixed-point fraction bits of x (resolution 2^-fx).
         a_frac_bits: fixed-point fraction bits of a.
-        mask_bits: statistical hiding of the masks added to results (at least 40).
+        mask_bits: statistical hiding of the masks added to results: at least 40, or 0 for
+            a product the key holder may learn in full (no mask).
     """
 
     x_bound: float
@@ -95,8 +100,8 @@ class ProductBudget:
         for name in ("x_frac_bits", "a_frac_bits"):
             if not 0 <= getattr(self, name) <= _MAX_FRAC_BITS:
                 problems.append(f"{name} must lie in [0, {_MAX_FRAC_BITS}]")
-        if self.mask_bits < _MIN_MASK_BITS:
-            problems.append(f"mask_bits must be at least {_MIN_MASK_BITS}")
+        if self.mask_bits != 0 and self.mask_bits < _MIN_MASK_BITS:
+            problems.append(f"mask_bits must be 0 (no mask) or at least {_MIN_MASK_BITS}")
         if not problems and max(self.x_offset, self.a_offset) >= 2**62:
             problems.append("bound·2^frac_bits must stay below 2^62")
         if problems:
@@ -212,6 +217,42 @@ def scalar_side_correction(a: npt.ArrayLike, budget: ProductBudget, op: ProductO
     terms = aq.shape[0] * budget.x_offset * budget.a_offset
     result: IntArray = (aq.sum(axis=0, dtype=object) * budget.x_offset + terms).reshape(1, -1)
     return result
+
+
+def completion_offset(budget: ProductBudget) -> int:
+    """K = 3·T·ox·oa: the public constant that keeps a completed product's slots >= 0.
+
+    See `completion_addend`; the key holder subtracts K after decryption.
+    """
+    return 3 * budget.n_terms * budget.x_offset * budget.a_offset
+
+
+def completion_addend(
+    a: npt.ArrayLike, budget: ProductBudget, op: ProductOp, extra: npt.ArrayLike
+) -> IntArray:
+    """What the scalar party adds to a product before it goes back to the key holder.
+
+    The scalar party (who knows a but cannot decrypt) completes Σ (x̂ + ox)(â + oa) with a
+    plaintext term of its own, `extra` (exact ints at scale 2^-(fx+fa), the product's shape),
+    and removes its own offset terms, which would otherwise tell the key holder Σ_t â_t:
+
+        addend = K + extra − (ox·Σ_t â_tk + T'·ox·oa),  K = `completion_offset(budget)`.
+
+    Proof that no slot leaves [0, 2P) (P = 4·T·ox·oa, the budget's `product_bound`): the
+    subtracted offsets are at most 2·T·ox·oa and |extra| <= T·ox·oa, so 0 <= addend <= P;
+    the slot then holds K + Σ x̂â + oa·Σ_t x̂_t + extra, whose smallest value is
+    K − T·ox·oa − 0 − T·ox·oa >= 0 and whose largest is the product's P plus the addend's P.
+    The key holder subtracts its own term oa·Σ_t x̂_t (`encryptor_side_correction`) and K.
+
+    Raises:
+        EncodingBoundsError: |extra| exceeds T·ox·oa, or shapes do not broadcast.
+    """
+    limit = budget.n_terms * budget.x_offset * budget.a_offset
+    extra_arr = np.asarray(extra, dtype=object)
+    if extra_arr.size and max(abs(int(v)) for v in extra_arr.ravel()) > limit:
+        raise EncodingBoundsError("the completing term exceeds T·ox·oa; raise the layer bounds")
+    addend: IntArray = completion_offset(budget) + extra_arr - scalar_side_correction(a, budget, op)
+    return addend
 
 
 def decode(ints: npt.ArrayLike, budget: ProductBudget) -> FloatArray:

@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vfl.crypto import PaillierEngine, PrivateKey, generate_keypair
+from vfl.crypto import PaillierEngine, PrivateKey, PublicKey
 from vfl.errors import CheckpointError, TrainingError
 from vfl.party.checkpoint import CheckpointStore
+from vfl.party.keys import load_or_create_key
 from vfl.party.settings import TrainConfig
 from vfl.protocol import (
     Hello,
@@ -34,7 +35,7 @@ from vfl.protocol import (
     TrainService,
 )
 
-__all__ = ["FeatureRunner", "initial_noise_share", "load_or_create_key"]
+__all__ = ["FeatureRunner", "initial_noise_share"]
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,6 @@ def initial_noise_share(seed: int, party: str, spec: LayerSpec) -> np.ndarray:
     rng = np.random.default_rng([seed, zlib.crc32(party.encode()), 2])
     limit = np.sqrt(6.0 / (spec.in_dim + spec.out_dim)) / np.sqrt(2.0)
     return rng.uniform(-limit, limit, (spec.in_dim, spec.out_dim))
-
-
-def load_or_create_key(path: Path, bits: int) -> PrivateKey:
-    """This party's Paillier key: loaded from `path`, or generated and saved there (0600)."""
-    if path.is_file():
-        return PrivateKey.load(path)
-    _, private = generate_keypair(bits)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    private.save(path)
-    return private
 
 
 @dataclass
@@ -86,6 +77,7 @@ class FeatureRunner:
         model_id: predict mode: the model id from this party's manifest.
         on_event: progress callback.
         in_dim: the tower's embedding width (probed with one eval-mode batch if absent).
+        label_name: the label party's name (recorded as the owner of its public key).
     """
 
     def __init__(
@@ -105,8 +97,10 @@ class FeatureRunner:
         model_state: Mapping[str, Any] | None = None,
         on_event: Event | None = None,
         in_dim: int | None = None,
+        label_name: str = "label",
     ) -> None:
         self.party, self.service, self.cfg = party, service, cfg
+        self.label_name = label_name
         self.tower, self.inputs = tower, inputs
         self.n_rows, self.digest, self.workdir = n_rows, alignment_digest, workdir
         self.mode, self.model_id = mode, model_id
@@ -120,6 +114,7 @@ class FeatureRunner:
         self._fresh_optimizer = self.optimizer.state_dict()
         self._key: PrivateKey | None = None
         self._engine: PaillierEngine | None = None
+        self._label_engine: PaillierEngine | None = None
         self.layer: FeatureLayer | None = None
         self.session = ""
         self.steps = 0
@@ -146,8 +141,9 @@ class FeatureRunner:
                 return FeatureResult(reply.model_id, epochs, self.steps)
             raise SessionChangedError("the label party rolled back too many times")
         finally:
-            if self._engine is not None:
-                self._engine.close()
+            for engine in (self._engine, self._label_engine):
+                if engine is not None:
+                    engine.close()
 
     def _join(self) -> HelloReply:
         spec_probe = self.cfg.layer_spec(self.in_dim)
@@ -174,11 +170,12 @@ class FeatureRunner:
         )
         reply = self.service.hello(self.party, hello)
         self.session = reply.session
-        self._build_layer(reply.spec, noise0)
+        self._build_layer(reply, noise0)
         self._restore(reply.start_epoch)
         return reply
 
-    def _build_layer(self, spec: LayerSpec, noise0: np.ndarray) -> None:
+    def _build_layer(self, reply: HelloReply, noise0: np.ndarray) -> None:
+        spec = reply.spec
         if self.cfg.protection == "plaintext":
             self.layer = PlainFeatureLayer(spec, noise0)
             return
@@ -186,8 +183,17 @@ class FeatureRunner:
             self._engine = PaillierEngine(self._key.public_key, self._key, workers=self.cfg.workers)
         if self._engine is None:
             raise CheckpointError("no Paillier key available")
+        label_key = PublicKey.from_bytes(reply.public_key)
+        if self._label_engine is None or self._label_engine.public_key != label_key:
+            if self._label_engine is not None:
+                self._label_engine.close()
+            self._label_engine = PaillierEngine(label_key, workers=self.cfg.workers)
+            self._emit(
+                "key",
+                {"owner": self.label_name, "fingerprint": label_key.fingerprint, "n": label_key.n},
+            )
         self.layer = PaillierFeatureLayer(
-            spec, self._engine, noise0, noise_scale=self.cfg.noise_scale
+            spec, self._engine, self._label_engine, noise0, noise_scale=self.cfg.noise_scale
         )
 
     def _restore(self, epoch: int) -> None:
@@ -246,10 +252,14 @@ class FeatureRunner:
         with torch.set_grad_enabled(train):
             alpha = self.tower(rows)
         alpha_np = alpha.detach().double().numpy()
-        request = layer.forward(step.batch, alpha_np, train=train)
-        reply = self.service.forward(self.party, self.session, request)
-        self.service.forward_finish(self.party, self.session, layer.finish_forward(reply))
-        if train:
+        weights = None
+        if self.cfg.protection == "paillier":
+            weights = self.service.weights(self.party, self.session, step.batch)
+        request = layer.forward(step.batch, alpha_np, weights, train=train)
+        self.service.forward(self.party, self.session, request)
+        if not train:
+            layer.end_batch()
+        else:
             back = self.service.backward(self.party, self.session, step.batch)
             finish, grad = layer.finish_backward(back)
             self.service.backward_finish(self.party, self.session, finish)

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vfl.crypto import PaillierEngine, PublicKey
+from vfl.crypto import PackedMatrix, PaillierEngine, PublicKey
 from vfl.errors import (
     PeerRefusedError,
     PeerTimeoutError,
@@ -32,13 +32,12 @@ from vfl.errors import (
 )
 from vfl.fusion import FusionHead, head_backward, make_task
 from vfl.party.checkpoint import CheckpointStore
+from vfl.party.keys import load_or_create_key
 from vfl.party.schedule import Schedule
 from vfl.party.settings import TrainConfig
 from vfl.protocol import (
     BackwardFinish,
     BackwardReply,
-    ForwardFinish,
-    ForwardReply,
     ForwardRequest,
     Hello,
     HelloReply,
@@ -117,6 +116,7 @@ class LabelCoordinator:
         model: predict mode: the saved label-side model (see `save_model`).
         on_event: progress callback (kind, details), e.g. for a progress bar.
         timeout_s: how long to wait for a silent party before failing, naming it.
+        name: this party's name (recorded as the owner of its public key).
     """
 
     def __init__(
@@ -134,6 +134,7 @@ class LabelCoordinator:
         model: Mapping[str, Any] | None = None,
         on_event: Event | None = None,
         timeout_s: float = 600.0,
+        name: str = "label",
     ) -> None:
         self.run_id, self.cfg, self.mode = run_id, cfg, mode
         self.party_names = tuple(parties)
@@ -160,6 +161,25 @@ class LabelCoordinator:
         self._build_head()
         if "head" in self._model:
             self._load_state(self._model)
+        self._engine: PaillierEngine | None = None
+        if cfg.protection == "paillier":
+            key = load_or_create_key(workdir / "keys" / "paillier.key", cfg.key_bits)
+            self._engine = PaillierEngine(key.public_key, key, workers=cfg.workers)
+            pk = key.public_key
+            self._emit("key", {"owner": name, "fingerprint": pk.fingerprint, "n": pk.n})
+
+    @property
+    def public_key(self) -> PublicKey | None:
+        """The label party's own Paillier public key (None in plaintext mode)."""
+        return self._engine.public_key if self._engine is not None else None
+
+    def close(self) -> None:
+        """Stop every Paillier worker pool (idempotent)."""
+        with self._cv:
+            engines = [p.engine for p in self._parties.values()]
+        for engine in [*engines, self._engine]:
+            if engine is not None:
+                engine.close()
 
     # ----------------------------------------------------------------- model state
 
@@ -222,7 +242,15 @@ class LabelCoordinator:
                 )
             self._parties[party] = self._admit(party, msg, spec)
             self._cv.notify_all()
-            return HelloReply(self._session, spec, start, self.cfg.epochs, self.model_id)
+            own = self.public_key
+            return HelloReply(
+                self._session,
+                spec,
+                start,
+                self.cfg.epochs,
+                self.model_id,
+                own.to_bytes() if own is not None else b"",
+            )
 
     def _check_hello(self, party: str, msg: Hello) -> None:
         problems = []
@@ -251,11 +279,15 @@ class LabelCoordinator:
             layer: LabelLayer = PlainLabelLayer(spec, weights)
             engine = None
         else:
+            if self._engine is None:
+                raise ProtocolViolationError("the label party has no Paillier key")
             key = PublicKey.from_bytes(msg.public_key)
+            if key == self._engine.public_key:
+                raise PeerRefusedError(f"party {party!r} announced the label party's own key")
             engine = PaillierEngine(key, workers=self.cfg.workers)
             self._emit("key", {"owner": party, "fingerprint": key.fingerprint, "n": key.n})
             share = initial_weight_share(self.cfg.seed, party, spec)
-            layer = PaillierLabelLayer(spec, engine, share)
+            layer = PaillierLabelLayer(spec, self._engine, engine, share)
         if saved is not None:
             layer.load_state_dict(saved)
         old = self._parties.get(party)
@@ -279,22 +311,27 @@ class LabelCoordinator:
             p.served = self._step_id
             return self._step
 
-    def forward(self, party: str, session: str, msg: ForwardRequest) -> ForwardReply:
-        """Run the party's half of the protected forward pass (outside the lock)."""
+    def weights(self, party: str, session: str, batch: int) -> PackedMatrix | None:
+        """[[W̃]] under the label party's key for the current batch (None in plaintext)."""
         with self._cv:
-            p = self._member(party, session)
-            if self._step.kind not in ("train", "eval", "predict") or msg.batch != self._step_id:
-                raise ProtocolViolationError(f"forward for batch {msg.batch} is out of place")
-        return p.layer.on_forward(msg)
+            p = self._check_batch(party, session, batch, "weights")
+        layer = p.layer
+        return layer.weights() if isinstance(layer, PaillierLabelLayer) else None
 
-    def forward_finish(self, party: str, session: str, msg: ForwardFinish | None) -> None:
-        """Receive the party's projection z."""
+    def forward(self, party: str, session: str, msg: ForwardRequest) -> None:
+        """Decrypt the party's projection z (outside the lock) and hand it to the head."""
         with self._cv:
-            p = self._member(party, session)
-        z = p.layer.on_forward_finish(msg)
+            p = self._check_batch(party, session, msg.batch, "forward")
+        z = p.layer.on_forward(msg)
         with self._cv:
             self._member(party, session).z = z
             self._cv.notify_all()
+
+    def _check_batch(self, party: str, session: str, batch: int, what: str) -> _Party:
+        p = self._member(party, session)
+        if self._step.kind not in ("train", "eval", "predict") or batch != self._step_id:
+            raise ProtocolViolationError(f"{what} for batch {batch} is out of place")
+        return p
 
     def backward(self, party: str, session: str, batch: int) -> BackwardReply:
         """Block until δ is known for `batch`, then build the party's backward messages."""
@@ -483,9 +520,7 @@ class LabelCoordinator:
         self._wait_main(
             lambda: all(p.served >= self._step_id for p in self._parties.values()), "done"
         )
-        for p in self._parties.values():
-            if p.engine is not None:
-                p.engine.close()
+        self.close()
 
     def model_state(self) -> dict[str, Any]:
         """The label party's part of the trained model."""

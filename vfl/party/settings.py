@@ -48,9 +48,12 @@ class TrainConfig:
         combine: "sum" (default) or "concat" of the projections in the fusion head.
         hidden: widths of the head's hidden layers.
         workers: Paillier worker processes (default: the machine's cores).
-        alpha_bound: declared bound of embedding entries (checked at encode time).
-        weight_bound: declared bound of the weight shares.
-        grad_bound: declared bound of δ entries.
+        alpha_bound: declared bound of embedding entries (checked at encode time; the
+            built-in towers end in tanh, so |α| <= 1).
+        weight_bound: declared bound of the weight shares W̃ and E.
+        grad_bound: declared bound of δ = ∂L/∂z entries (small for a mean loss).
+            The label party's three bounds rule the run; the defaults keep every packed
+            product of d = h = 32, B = 256 at one ciphertext per row under 2048-bit keys.
         torch_threads: torch CPU threads of this party process (default 1: parties often
             share a machine, and the Paillier pool already uses every core).
     """
@@ -72,9 +75,9 @@ class TrainConfig:
     combine: str = "sum"
     hidden: tuple[int, ...] = (32,)
     workers: int | None = None
-    alpha_bound: float = 16.0
-    weight_bound: float = 16.0
-    grad_bound: float = 16.0
+    alpha_bound: float = 2.0
+    weight_bound: float = 8.0
+    grad_bound: float = 2.0
     torch_threads: int = 1
 
     def layer_spec(self, in_dim: int) -> LayerSpec:

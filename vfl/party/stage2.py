@@ -260,6 +260,7 @@ def _run_label(
         model=model_state or None,
         on_event=on_event,
         timeout_s=max(config.network.wait_s, 60.0),
+        name=config.party.name,
     )
     listen = config.network.listen or "127.0.0.1:0"
     server, _ = net.make_server(listen, _tls(config.network), max_workers=4 + 4 * len(parties))
@@ -270,6 +271,7 @@ def _run_label(
         me=config.party.name,
         parties=parties,
         public_key_for=coordinator.public_key_for,
+        label_key=coordinator.public_key,
         observer=wire,
     )
     server.start()
@@ -277,6 +279,7 @@ def _run_label(
         result = coordinator.run()
     finally:
         server.stop(grace=2.0)
+        coordinator.close()
     summary: dict[str, Any] = {
         "party": config.party.name,
         "role": "label",
@@ -357,6 +360,7 @@ def _run_feature(
         model_id=str(manifest.get("model_id", "")),
         model_state=model_state,
         on_event=on_event,
+        label_name=config.network.peer_name,
     )
     try:
         result = runner.run()

@@ -5,13 +5,11 @@
 same message flow. Transports (`vfl.transport`) only carry the messages.
 """
 
-from vfl.protocol.feature import PaillierFeatureLayer, PlainFeatureLayer, cross_term_offset
+from vfl.protocol.feature import PaillierFeatureLayer, PlainFeatureLayer
 from vfl.protocol.label import PaillierLabelLayer, PlainLabelLayer
 from vfl.protocol.messages import (
     BackwardFinish,
     BackwardReply,
-    ForwardFinish,
-    ForwardReply,
     ForwardRequest,
 )
 from vfl.protocol.session import (
@@ -21,13 +19,11 @@ from vfl.protocol.session import (
     Step,
     TrainService,
 )
-from vfl.protocol.spec import LayerSpec
+from vfl.protocol.spec import LayerSpec, check_packed, quantize_bounded
 
 __all__ = [
     "BackwardFinish",
     "BackwardReply",
-    "ForwardFinish",
-    "ForwardReply",
     "ForwardRequest",
     "Hello",
     "HelloReply",
@@ -39,5 +35,6 @@ __all__ = [
     "SessionChangedError",
     "Step",
     "TrainService",
-    "cross_term_offset",
+    "check_packed",
+    "quantize_bounded",
 ]

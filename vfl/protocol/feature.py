@@ -1,8 +1,10 @@
 """The feature party's (H's) side of the interactive layer.
 
-H holds its Paillier key pair and the noise share E of its interactive weights
-(W = W̃ + E; G holds W̃). Per batch H encrypts its embedding α, decrypts only masked values
-and sums that already include G's share, and learns exactly ∂L/∂α = δ·Wᵀ.
+H holds its own Paillier key pair, the label party's public key and the noise share E of its
+interactive weights (W = W̃ + E; G holds W̃). Per batch H computes, under G's key, its
+projection from [[W̃]]_G with its embedding α as the exponents, completes it with α·E, and
+later the weight gradient from [[δ]]_G with the noise it folds in. It decrypts one thing:
+∂L/∂α = δ·Wᵀ, under its own key.
 """
 
 from __future__ import annotations
@@ -12,30 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vfl.crypto import PackedMatrix, PaillierEngine, decode, encryptor_side_correction
-from vfl.crypto.packing import quantize
-from vfl.errors import ProtocolViolationError
-from vfl.protocol.messages import (
-    BackwardFinish,
-    BackwardReply,
-    FloatArray,
-    ForwardFinish,
-    ForwardReply,
-    ForwardRequest,
+from vfl.crypto import (
+    PackedMatrix,
+    PaillierEngine,
+    completion_addend,
+    completion_offset,
+    decode,
+    encryptor_side_correction,
 )
-from vfl.protocol.spec import LayerSpec
+from vfl.errors import EncodingBoundsError, ProtocolViolationError
+from vfl.protocol.messages import BackwardFinish, BackwardReply, FloatArray, ForwardRequest
+from vfl.protocol.spec import LayerSpec, check_packed, quantize_bounded
 
-__all__ = ["PaillierFeatureLayer", "PlainFeatureLayer", "cross_term_offset"]
-
-
-def cross_term_offset(spec: LayerSpec) -> int:
-    """Public constant K that G adds so the cross-term slots stay non-negative.
-
-    G adds K + δ̂·Ŵ̃ᵀ − (its offset terms); the last two are bounded by 3·h·ox·oa in
-    magnitude, so K = 3·h·ox·oa keeps every slot >= 0 and the total below 2·P.
-    """
-    b = spec.cross_budget()
-    return 3 * b.n_terms * b.x_offset * b.a_offset
+__all__ = ["PaillierFeatureLayer", "PlainFeatureLayer"]
 
 
 @dataclass
@@ -47,11 +38,13 @@ class _Pending:
 
 
 class PaillierFeatureLayer:
-    """H's state machine: forward → finish_forward → finish_backward, one batch at a time.
+    """H's state machine: forward → finish_backward, one batch at a time.
 
     Args:
         spec: the agreed layer parameters.
-        engine: a Paillier engine holding H's own key pair (H alone can decrypt).
+        engine: a Paillier engine holding H's own key pair (H alone can decrypt under it).
+        label_engine: an engine holding only the label party's public key (for products
+            and re-randomization under G's key).
         noise_share: E, H's initial d×h share of the interactive weights.
         noise_scale: each update folds fresh noise N ~ U(−scale, scale) into the weight
             gradient G sees (∇W + N/η), so G never learns the true weights.
@@ -61,73 +54,103 @@ class PaillierFeatureLayer:
         self,
         spec: LayerSpec,
         engine: PaillierEngine,
+        label_engine: PaillierEngine,
         noise_share: FloatArray,
         *,
         noise_scale: float = 1e-3,
     ) -> None:
         if engine.private_key is None:
             raise ProtocolViolationError("the feature side needs its own private key")
+        if label_engine.public_key == engine.public_key:
+            raise ProtocolViolationError("the label party's key must differ from this party's")
         if noise_share.shape != (spec.in_dim, spec.out_dim):
             raise ProtocolViolationError(
                 f"noise share has shape {noise_share.shape}, expected "
                 f"({spec.in_dim}, {spec.out_dim})"
             )
+        bwd = spec.backward_budget()
+        if noise_scale / spec.lr * 2**bwd.scale_bits > bwd.n_terms * bwd.x_offset * bwd.a_offset:
+            raise EncodingBoundsError("noise_scale / interactive lr exceeds the gradient budget")
         self.spec = spec
         self.engine = engine
+        self.label_engine = label_engine
         self.noise_share = np.array(noise_share, dtype=np.float64)
         self.noise_scale = noise_scale
         self._pending: _Pending | None = None
 
-    def forward(self, batch: int, alpha: FloatArray, *, train: bool) -> ForwardRequest:
-        """Encrypt α (B×d) for G; when training also along the features, plus [[E]]."""
-        alpha = np.asarray(alpha, dtype=np.float64)
+    def forward(
+        self, batch: int, alpha: FloatArray, weights: PackedMatrix | None, *, train: bool
+    ) -> ForwardRequest:
+        """[[(α·W̃)ᵀ]]_G from G's [[W̃]]_G, completed with α·E: G will decrypt z = α·W.
+
+        When training, also a fresh [[E]]_H for the cross term of the backward pass.
+        """
         spec = self.spec
-        rows = self.engine.encrypt(alpha, axis=0, budget=spec.forward_budget())
-        cols = share = None
+        fwd = spec.forward_budget()
+        alpha = np.asarray(alpha, dtype=np.float64)
+        if alpha.ndim != 2 or alpha.shape[1] != spec.in_dim or alpha.shape[0] > spec.batch_size:
+            raise ProtocolViolationError(f"embedding has shape {alpha.shape}")
+        weights = check_packed(
+            weights,
+            key=self.label_engine.public_key,
+            shape=(spec.in_dim, spec.out_dim),
+            axis=1,
+            budget=fwd,
+            what="weight share W̃",
+        )
+        alpha_q = quantize_bounded(alpha, fwd.a_bound, fwd.a_frac_bits, "embedding", "alpha_bound")
+        noise_q = quantize_bounded(
+            self.noise_share, fwd.x_bound, fwd.x_frac_bits, "weight share E", "weight_bound"
+        )
+        product = self.label_engine.tmatmul(weights, alpha.T)  # h×B, re-randomized
+        addend = completion_addend(alpha.T, fwd, "tmatmul", alpha_q.dot(noise_q).T)
+        projection = self.label_engine.add_ints(product, addend)
+        share = None
         if train:
-            cols = self.engine.encrypt(alpha, axis=1, budget=spec.backward_budget())
             share = self.engine.encrypt(self.noise_share, axis=0, budget=spec.cross_budget())
         self._pending = _Pending(batch, alpha, self.noise_share.copy(), train)
-        return ForwardRequest(batch=batch, alpha_rows=rows, alpha_cols=cols, noise_share=share)
-
-    def finish_forward(self, reply: ForwardReply) -> ForwardFinish:
-        """Decrypt α·W̃ + R, remove H's offset term, add α·E; the sum stays masked by R."""
-        pending = self._expect(reply.batch)
-        if reply.masked is None:
-            raise ProtocolViolationError("forward reply carries no ciphertexts")
-        budget = self.spec.forward_budget()
-        raw = self.engine.decrypt_ints(reply.masked)
-        own = encryptor_side_correction(pending.alpha, budget, "matmul")
-        alpha_q = quantize(pending.alpha, budget.x_bound, budget.x_frac_bits, "embedding")
-        noise_q = quantize(pending.noise, budget.a_bound, budget.a_frac_bits, "weight share")
-        values = raw - own + alpha_q.dot(noise_q)
-        if not pending.train:
-            self._pending = None
-        return ForwardFinish(batch=reply.batch, values=values)
+        return ForwardRequest(batch=batch, projection=projection, noise_share=share)
 
     def finish_backward(self, reply: BackwardReply) -> tuple[BackwardFinish, FloatArray]:
-        """Return the masked weight gradient with fresh noise, and ∂L/∂α for the tower."""
+        """∂L/∂α for the tower, and [[(αᵀ·δ + N/η)ᵀ]]_G with fresh noise N for G."""
         pending = self._expect(reply.batch)
-        if reply.grad_weight is None or reply.grad_input is None:
-            raise ProtocolViolationError("backward reply lacks a gradient")
-        grad_alpha = self._input_gradient(reply.grad_input, pending)
-        bwd = self.spec.backward_budget()
-        raw = self.engine.decrypt_ints(reply.grad_weight)
-        own = encryptor_side_correction(pending.alpha, bwd, "tmatmul")
+        if not pending.train:
+            raise ProtocolViolationError("backward reply for a forward-only batch")
+        spec = self.spec
+        rows = pending.alpha.shape[0]
+        bwd = spec.backward_budget()
+        delta = check_packed(
+            reply.delta,
+            key=self.label_engine.public_key,
+            shape=(rows, spec.out_dim),
+            axis=1,
+            budget=bwd,
+            what="gradient δ",
+        )
+        grad_input = check_packed(
+            reply.grad_input,
+            key=self.engine.public_key,
+            shape=(spec.in_dim, rows),
+            axis=0,
+            budget=spec.cross_budget(),
+            what="input gradient",
+        )
+        grad_alpha = self._input_gradient(grad_input, pending)
+        product = self.label_engine.tmatmul(delta, pending.alpha)  # h×d, re-randomized
         noise_q = self._draw_noise(bwd.scale_bits)
-        values = raw - own + noise_q
+        addend = completion_addend(pending.alpha, bwd, "tmatmul", noise_q.T)
+        grad = self.label_engine.add_ints(product, addend)
         step = np.array([float(v) for v in noise_q.ravel()]).reshape(noise_q.shape)
-        self.noise_share = pending.noise + self.spec.lr * np.ldexp(step, -bwd.scale_bits)
+        self.noise_share = pending.noise + spec.lr * np.ldexp(step, -bwd.scale_bits)
         self._pending = None
-        return BackwardFinish(batch=reply.batch, values=values), grad_alpha
+        return BackwardFinish(batch=reply.batch, grad_weight=grad), grad_alpha
 
     def _input_gradient(self, grad_input: PackedMatrix, pending: _Pending) -> FloatArray:
-        """δ·Wᵀ: G's sum δ·(Ŵ̃ + Ê)ᵀ arrives whole, so δ itself stays hidden."""
+        """δ·Wᵀ: G's completed sum (δ·(W̃ + E)ᵀ)ᵀ arrives whole, so δ itself stays hidden."""
         cross = self.spec.cross_budget()
         raw = self.engine.decrypt_ints(grad_input)
         own = encryptor_side_correction(pending.noise, cross, "matmul")
-        exact = raw - own - cross_term_offset(self.spec)
-        return decode(exact, cross).T.copy()
+        return decode(raw - own - completion_offset(cross), cross).T.copy()
 
     def _draw_noise(self, scale_bits: int) -> np.ndarray:
         """N/η as exact ints at the gradient's scale, N ~ U(−noise_scale, noise_scale)."""
@@ -135,6 +158,10 @@ class PaillierFeatureLayer:
         shape = (self.spec.in_dim, self.spec.out_dim)
         flat = [secrets.randbelow(2 * limit + 1) - limit for _ in range(shape[0] * shape[1])]
         return np.array(flat, dtype=object).reshape(shape)
+
+    def end_batch(self) -> None:
+        """Forget a forward-only batch (evaluation, prediction)."""
+        self._pending = None
 
     def _expect(self, batch: int) -> _Pending:
         if self._pending is None or self._pending.batch != batch:
@@ -162,20 +189,23 @@ class PlainFeatureLayer:
         self.spec = spec
         self.noise_share = np.array(noise_share, dtype=np.float64)
 
-    def forward(self, batch: int, alpha: FloatArray, *, train: bool) -> ForwardRequest:
+    def forward(
+        self, batch: int, alpha: FloatArray, weights: PackedMatrix | None, *, train: bool
+    ) -> ForwardRequest:
         """Send α itself."""
         del train
+        if weights is not None:
+            raise ProtocolViolationError("plaintext mode takes no encrypted weights")
         return ForwardRequest(batch=batch, alpha_plain=np.asarray(alpha, dtype=np.float64))
-
-    def finish_forward(self, reply: ForwardReply) -> None:
-        """Nothing to finish in plaintext mode."""
-        del reply
 
     def finish_backward(self, reply: BackwardReply) -> tuple[None, FloatArray]:
         """∂L/∂α arrives in the clear."""
         if reply.grad_alpha_plain is None:
             raise ProtocolViolationError("plaintext backward reply lacks ∂L/∂α")
         return None, reply.grad_alpha_plain
+
+    def end_batch(self) -> None:
+        """Nothing to forget in plaintext mode."""
 
     def state_dict(self) -> dict[str, object]:
         """Nothing beyond the initial share is kept."""

@@ -1,16 +1,20 @@
 """Messages of the interactive-layer protocol, independent of any transport.
 
-One feature party H and the label party G exchange, per batch::
+One feature party H and the label party G, per training batch. [[·]]_G is under G's key
+(only G decrypts), [[·]]_H under H's key; every product is completed with the other side's
+plaintext term, offset by a public constant K and re-randomized before it goes back to the
+key holder::
 
-    H → G  ForwardRequest   [[α]] packed along the batch (and, when training, along the
-                            features, plus a fresh [[E]])
-    G → H  ForwardReply     [[α·W̃ + R]] re-randomized
-    H → G  ForwardFinish    α·W̃ + R + α·E (+ public offsets), exact integers
-    G → H  BackwardReply    [[αᵀ·δ + R']] and [[δ·Wᵀ + K]] (transposed), re-randomized
-    H → G  BackwardFinish   αᵀ·δ + R' + N/η (+ public offsets), exact integers
+    G → H  weights          [[W̃]]_G, packed along the interactive width (cached while W̃
+                            is unchanged)
+    H → G  ForwardRequest   [[(α·W̃ + α·E)ᵀ + K]]_G, and when training a fresh [[E]]_H;
+                            G decrypts z = α·W
+    G → H  BackwardReply    [[δ]]_G and [[(δ·W̃ᵀ + δ·Eᵀ)ᵀ + K]]_H; H decrypts ∂L/∂α = δ·Wᵀ
+    H → G  BackwardFinish   [[(αᵀ·δ + N/η)ᵀ + K]]_G; G decrypts the noisy weight gradient
 
-In plaintext mode (a baseline only) α and ∂L/∂α travel in the clear and the finish messages
-are not sent.
+No party decrypts anything but the value it is meant to learn, so no product needs a mask.
+In plaintext mode (a baseline only) α and ∂L/∂α travel in the clear and no ciphertext is
+sent.
 """
 
 from __future__ import annotations
@@ -25,8 +29,7 @@ from vfl.crypto import PackedMatrix
 __all__ = [
     "BackwardFinish",
     "BackwardReply",
-    "ForwardFinish",
-    "ForwardReply",
+    "FloatArray",
     "ForwardRequest",
     "IntArray",
 ]
@@ -37,44 +40,27 @@ FloatArray = npt.NDArray[np.float64]
 
 @dataclass(frozen=True)
 class ForwardRequest:
-    """H's embedding for one batch, encrypted (or, in plaintext mode, in the clear)."""
+    """H's projection for one batch under G's key (or, in plaintext mode, α in the clear)."""
 
     batch: int
-    alpha_rows: PackedMatrix | None = None
-    alpha_cols: PackedMatrix | None = None
+    projection: PackedMatrix | None = None
     noise_share: PackedMatrix | None = None
     alpha_plain: FloatArray | None = None
 
 
 @dataclass(frozen=True)
-class ForwardReply:
-    """G's masked product [[α·W̃ + R]] (empty in plaintext mode)."""
-
-    batch: int
-    masked: PackedMatrix | None = None
-
-
-@dataclass(frozen=True)
-class ForwardFinish:
-    """H's decrypted masked product plus its own share's term α·E, as exact integers."""
-
-    batch: int
-    values: IntArray
-
-
-@dataclass(frozen=True)
 class BackwardReply:
-    """G's backward messages: the masked weight gradient and H's input gradient."""
+    """G's backward messages: [[δ]]_G and H's input gradient under H's key."""
 
     batch: int
-    grad_weight: PackedMatrix | None = None
+    delta: PackedMatrix | None = None
     grad_input: PackedMatrix | None = None
     grad_alpha_plain: FloatArray | None = None
 
 
 @dataclass(frozen=True)
 class BackwardFinish:
-    """H's decrypted masked weight gradient with its fresh noise N/η folded in."""
+    """H's noisy weight gradient under G's key."""
 
     batch: int
-    values: IntArray
+    grad_weight: PackedMatrix

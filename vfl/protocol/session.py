@@ -15,14 +15,9 @@ from typing import Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from vfl.crypto import PackedMatrix
 from vfl.errors import PeerRefusedError
-from vfl.protocol.messages import (
-    BackwardFinish,
-    BackwardReply,
-    ForwardFinish,
-    ForwardReply,
-    ForwardRequest,
-)
+from vfl.protocol.messages import BackwardFinish, BackwardReply, ForwardRequest
 from vfl.protocol.spec import LayerSpec
 
 __all__ = [
@@ -86,6 +81,8 @@ class HelloReply:
         epochs: total epochs of the run.
         model_id: train mode: the identifier every party writes into its model manifest
             when the run completes, binding the parts together.
+        public_key: the label party's Paillier public key (protected mode): [[W̃]] and
+            [[δ]] are under it, and so is everything H sends back for G to decrypt.
     """
 
     session: str
@@ -93,6 +90,7 @@ class HelloReply:
     start_epoch: int
     epochs: int
     model_id: str = ""
+    public_key: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -114,11 +112,11 @@ class TrainService(Protocol):
     def next_step(self, party: str, session: str) -> Step:
         """Block until the next step for this party is known."""
 
-    def forward(self, party: str, session: str, msg: ForwardRequest) -> ForwardReply:
-        """First half of the protected forward pass."""
+    def weights(self, party: str, session: str, batch: int) -> PackedMatrix | None:
+        """[[W̃]] under the label party's key for this batch (None in plaintext mode)."""
 
-    def forward_finish(self, party: str, session: str, msg: ForwardFinish | None) -> None:
-        """Second half of the forward pass (None in plaintext mode)."""
+    def forward(self, party: str, session: str, msg: ForwardRequest) -> None:
+        """The party's projection for the current batch."""
 
     def backward(self, party: str, session: str, batch: int) -> BackwardReply:
         """Block until δ for `batch` is known; return the backward messages."""

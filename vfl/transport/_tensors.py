@@ -1,11 +1,8 @@
-"""Tensor codecs of the training wire: ciphertexts, exact integers, float64 matrices.
+"""Tensor codecs of the training wire: ciphertexts and float64 matrices.
 
 Every decoder checks sizes against the declared shape before touching the bytes and turns
 malformed input into `ProtocolViolationError` (or `CiphertextError` / `KeyMismatchError` for
 ciphertexts), never an `IndexError` or a silently reshaped array.
-
-Exact integers travel at one fixed width per tensor, chosen from its largest value, so the
-size of a message reveals the shape and that width only, not any individual value's length.
 """
 
 from __future__ import annotations
@@ -28,14 +25,11 @@ __all__ = [
     "ciphertexts_to_proto",
     "float_matrix_from_proto",
     "float_matrix_to_proto",
-    "int_matrix_from_proto",
-    "int_matrix_to_proto",
 ]
 
-#: Widest exact integer accepted (8192 bits; a slot of the protocol is a few hundred bits).
+#: Widest slot bound accepted (8192 bits; a slot of the protocol is under a hundred bits).
 MAX_INT_BYTES = 1024
 
-IntArray = npt.NDArray[np.object_]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -43,50 +37,6 @@ def _shape2d(values: npt.NDArray[np.generic], what: str) -> tuple[int, int]:
     if values.ndim != 2:
         raise ProtocolViolationError(f"{what} must be a 2-D matrix, got shape {values.shape}")
     return int(values.shape[0]), int(values.shape[1])
-
-
-def _signed_width(value: int) -> int:
-    """Bytes of the shortest two's-complement form of `value` (at least 1)."""
-    magnitude = value if value >= 0 else ~value
-    return (magnitude.bit_length() + 8) // 8
-
-
-def int_matrix_to_proto(values: npt.ArrayLike, what: str = "integers") -> train_pb2.IntMatrix:
-    """Encode a matrix of exact (Python, arbitrarily large) signed ints at one fixed width.
-
-    Raises:
-        ProtocolViolationError: not a 2-D matrix, or a value wider than `MAX_INT_BYTES`.
-    """
-    arr = np.asarray(values, dtype=object)
-    rows, cols = _shape2d(arr, what)
-    flat = [int(v) for v in arr.ravel()]
-    width = max((_signed_width(v) for v in flat), default=1)
-    if width > MAX_INT_BYTES:
-        raise ProtocolViolationError(f"{what}: a value needs {width} bytes (> {MAX_INT_BYTES})")
-    data = b"".join(v.to_bytes(width, "big", signed=True) for v in flat)
-    return train_pb2.IntMatrix(rows=rows, cols=cols, width=width, data=data)
-
-
-def int_matrix_from_proto(m: train_pb2.IntMatrix, what: str = "integers") -> IntArray:
-    """Decode an `IntMatrix` into an object array of Python ints.
-
-    Raises:
-        ProtocolViolationError: width outside 1..`MAX_INT_BYTES` or a byte count that does
-            not match rows × cols × width.
-    """
-    rows, cols, width, data = m.rows, m.cols, m.width, m.data
-    if not 1 <= width <= MAX_INT_BYTES:
-        raise ProtocolViolationError(f"{what}: integer width {width} outside 1..{MAX_INT_BYTES}")
-    if len(data) != rows * cols * width:
-        raise ProtocolViolationError(
-            f"{what}: {len(data)} bytes do not hold {rows}×{cols} integers of {width} bytes"
-        )
-    flat = np.empty(rows * cols, dtype=object)
-    flat[:] = [
-        int.from_bytes(data[i : i + width], "big", signed=True) for i in range(0, len(data), width)
-    ]
-    out: IntArray = flat.reshape(rows, cols)
-    return out
 
 
 def float_matrix_to_proto(values: npt.ArrayLike, what: str = "floats") -> train_pb2.FloatMatrix:

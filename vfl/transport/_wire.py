@@ -26,13 +26,13 @@ __all__ = [
 #: Full name of the gRPC service the label party serves.
 SERVICE = "vfl.train.Train"
 #: Version of the stage-2 wire protocol; parties on different versions refuse each other.
-TRAIN_PROTOCOL_VERSION = 1
+TRAIN_PROTOCOL_VERSION = 2
 #: gRPC method -> protocol step named in the envelope of its request and its reply.
 STEPS = {
     "Hello": "train.hello",
     "NextStep": "train.next_step",
+    "Weights": "train.weights",
     "Forward": "train.forward",
-    "ForwardFinish": "train.forward_finish",
     "Backward": "train.backward",
     "BackwardFinish": "train.backward_finish",
     "EpochSaved": "train.epoch_saved",

@@ -29,15 +29,9 @@ from protocols import train_pb2
 from psi import net
 from psi.envelope import Sequencer, check_reply
 from psi.observer import WireObserver
-from vfl.crypto import PublicKey
+from vfl.crypto import PackedMatrix, PublicKey
 from vfl.errors import ProtocolViolationError, VflError
-from vfl.protocol.messages import (
-    BackwardFinish,
-    BackwardReply,
-    ForwardFinish,
-    ForwardReply,
-    ForwardRequest,
-)
+from vfl.protocol.messages import BackwardFinish, BackwardReply, ForwardRequest
 from vfl.protocol.session import Hello, HelloReply, Step
 from vfl.transport import serde
 from vfl.transport._wire import (
@@ -61,7 +55,8 @@ class Deadlines:
     """How long each call may take and how often an unreachable peer is retried.
 
     Attributes:
-        call_s: deadline of the quick calls (hello, forward, the finishes, epoch_saved).
+        call_s: deadline of the quick calls (hello, weights, forward, backward_finish,
+            epoch_saved).
         blocking_s: deadline of the calls that wait at the label party for the other
             parties or the top model (`blocking`).
         retries: retries (with exponential backoff from 0.2 s, capped at 5 s) while the peer
@@ -99,6 +94,7 @@ class GrpcTrainClient:
         deadlines: per-call deadlines and retries.
         observer: sees every message sent and received.
         public_key: this party's Paillier public key; by default the one sent at hello.
+            The label party's key is taken from its hello reply.
     """
 
     def __init__(
@@ -122,6 +118,7 @@ class GrpcTrainClient:
         self._seq = Sequencer(run_id, me, start=clock_seq(), version=TRAIN_PROTOCOL_VERSION)
         self._lock = threading.Lock()
         self._key = public_key
+        self._label_key: PublicKey | None = None
 
     @classmethod
     def connect(
@@ -211,8 +208,16 @@ class GrpcTrainClient:
         self._check_party(party)
         if msg.public_key:
             self._key = PublicKey.from_bytes(msg.public_key)
-        reply = self._call("Hello", serde.hello_to_proto(msg), train_pb2.HelloReply)
-        return serde.hello_reply_from_proto(reply)
+        reply = serde.hello_reply_from_proto(
+            self._call("Hello", serde.hello_to_proto(msg), train_pb2.HelloReply)
+        )
+        self._label_key = None
+        if reply.public_key:
+            try:
+                self._label_key = PublicKey.from_bytes(reply.public_key)
+            except VflError as exc:
+                raise ProtocolViolationError(f"hello reply from {self.address}: {exc}") from exc
+        return reply
 
     def next_step(self, party: str, session: str) -> Step:
         """Block (up to `deadlines.blocking_s`) until the label party names the next step."""
@@ -223,30 +228,29 @@ class GrpcTrainClient:
             raise ProtocolViolationError(f"step reply from {self.address} carries no step")
         return serde.step_from_proto(reply.step)
 
-    def forward(self, party: str, session: str, msg: ForwardRequest) -> ForwardReply:
-        """Send [[α]] (or plaintext α); receive [[α·W̃ + R]]."""
+    def weights(self, party: str, session: str, batch: int) -> PackedMatrix | None:
+        """Fetch [[W̃]] under the label party's key for `batch`."""
+        self._check_party(party)
+        request = train_pb2.WeightsRequest(session=session, batch=batch)
+        reply = self._call("Weights", request, train_pb2.WeightsReply)
+        return serde.weights_reply_from_proto(reply, self._label_key)
+
+    def forward(self, party: str, session: str, msg: ForwardRequest) -> None:
+        """Send the projection under G's key and [[E]] (or, in plaintext mode, α)."""
         self._check_party(party)
         request = serde.forward_request_to_proto(msg)
         request.session = session
-        reply = self._call("Forward", request, train_pb2.ForwardReply)
-        return serde.forward_reply_from_proto(reply, self._key)
-
-    def forward_finish(self, party: str, session: str, msg: ForwardFinish | None) -> None:
-        """Send the decrypted masked product plus α·E (nothing in plaintext mode)."""
-        self._check_party(party)
-        request = serde.forward_finish_to_proto(msg)
-        request.session = session
-        self._call("ForwardFinish", request, train_pb2.Ack)
+        self._call("Forward", request, train_pb2.Ack)
 
     def backward(self, party: str, session: str, batch: int) -> BackwardReply:
         """Block (up to `deadlines.blocking_s`) until the backward messages of `batch` exist."""
         self._check_party(party)
         request = train_pb2.BackwardRequest(session=session, batch=batch)
         reply = self._call("Backward", request, train_pb2.BackwardReply)
-        return serde.backward_reply_from_proto(reply, self._key)
+        return serde.backward_reply_from_proto(reply, self._label_key, self._key)
 
     def backward_finish(self, party: str, session: str, msg: BackwardFinish | None) -> None:
-        """Send the masked weight gradient with fresh noise folded in (nothing in plaintext)."""
+        """Send the noisy weight gradient under G's key (nothing in plaintext mode)."""
         self._check_party(party)
         request = serde.backward_finish_to_proto(msg)
         request.session = session

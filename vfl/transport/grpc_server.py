@@ -91,8 +91,10 @@ class TrainServicer:
         run_id: the study run.
         me: the label party's name (the recipient every envelope must name).
         parties: the feature parties of this run.
-        public_key_for: the key each party's ciphertexts are under; by default the key the
+        public_key_for: each feature party's Paillier public key; by default the key the
             party sent in its last accepted hello.
+        label_key: the label party's own Paillier public key (protected mode), under which
+            the projections and weight gradients arrive.
     """
 
     def __init__(
@@ -103,8 +105,10 @@ class TrainServicer:
         me: str,
         parties: Collection[str],
         public_key_for: PublicKeyFor | None = None,
+        label_key: PublicKey | None = None,
     ) -> None:
         self._service, self._run_id, self._me = service, run_id, me
+        self._label_key = label_key
         self._parties = frozenset(parties)
         self._keys: dict[str, PublicKey] = {}
         self._key_for: PublicKeyFor = public_key_for or self._keys.get
@@ -118,8 +122,8 @@ class TrainServicer:
         handlers: dict[str, tuple[Handler, type[Message]]] = {
             "Hello": (self._hello, train_pb2.HelloRequest),
             "NextStep": (self._next_step, train_pb2.NextStepRequest),
+            "Weights": (self._weights, train_pb2.WeightsRequest),
             "Forward": (self._forward, train_pb2.ForwardRequest),
-            "ForwardFinish": (self._forward_finish, train_pb2.ForwardFinishRequest),
             "Backward": (self._backward, train_pb2.BackwardRequest),
             "BackwardFinish": (self._backward_finish, train_pb2.BackwardFinishRequest),
             "EpochSaved": (self._epoch_saved, train_pb2.EpochSavedRequest),
@@ -227,12 +231,13 @@ class TrainServicer:
         step = self._service.next_step(party, req.session)
         return train_pb2.StepReply(step=serde.step_to_proto(step))
 
-    def _forward(self, party: str, req: train_pb2.ForwardRequest) -> Message:
-        msg = serde.forward_request_from_proto(req, self._key_for(party))
-        return serde.forward_reply_to_proto(self._service.forward(party, req.session, msg))
+    def _weights(self, party: str, req: train_pb2.WeightsRequest) -> Message:
+        weights = self._service.weights(party, req.session, req.batch)
+        return serde.weights_reply_to_proto(req.batch, weights)
 
-    def _forward_finish(self, party: str, req: train_pb2.ForwardFinishRequest) -> Message:
-        self._service.forward_finish(party, req.session, serde.forward_finish_from_proto(req))
+    def _forward(self, party: str, req: train_pb2.ForwardRequest) -> Message:
+        msg = serde.forward_request_from_proto(req, self._label_key, self._key_for(party))
+        self._service.forward(party, req.session, msg)
         return train_pb2.Ack()
 
     def _backward(self, party: str, req: train_pb2.BackwardRequest) -> Message:
@@ -240,7 +245,8 @@ class TrainServicer:
         return serde.backward_reply_to_proto(reply)
 
     def _backward_finish(self, party: str, req: train_pb2.BackwardFinishRequest) -> Message:
-        self._service.backward_finish(party, req.session, serde.backward_finish_from_proto(req))
+        msg = serde.backward_finish_from_proto(req, self._label_key)
+        self._service.backward_finish(party, req.session, msg)
         return train_pb2.Ack()
 
     def _epoch_saved(self, party: str, req: train_pb2.EpochSavedRequest) -> Message:
@@ -256,6 +262,7 @@ def add_train_service(
     me: str,
     parties: Collection[str],
     public_key_for: PublicKeyFor | None = None,
+    label_key: PublicKey | None = None,
     observer: WireObserver | None = None,
 ) -> TrainServicer:
     """Serve `service` as `vfl.train.Train` on `server` (which may serve alignment too).
@@ -265,7 +272,12 @@ def add_train_service(
     request received and every reply sent.
     """
     servicer = TrainServicer(
-        service, run_id=run_id, me=me, parties=parties, public_key_for=public_key_for
+        service,
+        run_id=run_id,
+        me=me,
+        parties=parties,
+        public_key_for=public_key_for,
+        label_key=label_key,
     )
     server.add_generic_rpc_handlers((servicer.handler(observer),))
     return servicer

@@ -13,15 +13,9 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
-from vfl.crypto import PublicKey
+from vfl.crypto import PackedMatrix, PublicKey
 from vfl.errors import ProtocolViolationError
-from vfl.protocol.messages import (
-    BackwardFinish,
-    BackwardReply,
-    ForwardFinish,
-    ForwardReply,
-    ForwardRequest,
-)
+from vfl.protocol.messages import BackwardFinish, BackwardReply, ForwardRequest
 from vfl.protocol.session import Hello, HelloReply, Step, TrainService
 from vfl.transport import serde
 from vfl.transport.grpc_server import PublicKeyFor
@@ -51,8 +45,10 @@ class InProcessTransport:
     Args:
         service: the label party's service.
         roundtrip: send every message through serde and protobuf bytes (default).
-        public_key_for: the key each party's ciphertexts are under; by default the key the
+        public_key_for: each feature party's Paillier public key; by default the key the
             party sent at its last hello.
+
+    The label party's key is taken from each hello reply.
     """
 
     def __init__(
@@ -66,6 +62,7 @@ class InProcessTransport:
         self._keys: dict[str, PublicKey] = {}
         self._key_for: PublicKeyFor = public_key_for or self._keys.get
         self._lock = threading.Lock()
+        self._label_key: PublicKey | None = None
 
     def hello(self, party: str, msg: Hello) -> HelloReply:
         """Join (or re-join) the run."""
@@ -80,6 +77,8 @@ class InProcessTransport:
                 self._keys[party] = key
         if self.roundtrip:
             reply = serde.hello_reply_from_proto(through_bytes(serde.hello_reply_to_proto(reply)))
+        with self._lock:
+            self._label_key = PublicKey.from_bytes(reply.public_key) if reply.public_key else None
         return reply
 
     def next_step(self, party: str, session: str) -> Step:
@@ -89,31 +88,29 @@ class InProcessTransport:
             step = serde.step_from_proto(through_bytes(serde.step_to_proto(step)))
         return step
 
-    def forward(self, party: str, session: str, msg: ForwardRequest) -> ForwardReply:
-        """First half of the protected forward pass."""
-        key = self._key_for(party)
+    def weights(self, party: str, session: str, batch: int) -> PackedMatrix | None:
+        """[[W̃]] under the label party's key."""
+        weights = self._service.weights(party, session, batch)
+        if self.roundtrip:
+            wire = through_bytes(serde.weights_reply_to_proto(batch, weights))
+            weights = serde.weights_reply_from_proto(wire, self._label_key)
+        return weights
+
+    def forward(self, party: str, session: str, msg: ForwardRequest) -> None:
+        """The party's projection for the current batch."""
         if self.roundtrip:
             wire = through_bytes(serde.forward_request_to_proto(msg))
-            msg = serde.forward_request_from_proto(wire, key)
-        reply = self._service.forward(party, session, msg)
-        if self.roundtrip:
-            reply = serde.forward_reply_from_proto(
-                through_bytes(serde.forward_reply_to_proto(reply)), key
-            )
-        return reply
-
-    def forward_finish(self, party: str, session: str, msg: ForwardFinish | None) -> None:
-        """Second half of the forward pass (None in plaintext mode)."""
-        if self.roundtrip:
-            msg = serde.forward_finish_from_proto(through_bytes(serde.forward_finish_to_proto(msg)))
-        self._service.forward_finish(party, session, msg)
+            msg = serde.forward_request_from_proto(wire, self._label_key, self._key_for(party))
+        self._service.forward(party, session, msg)
 
     def backward(self, party: str, session: str, batch: int) -> BackwardReply:
         """Block until δ for `batch` is known; return the backward messages."""
         reply = self._service.backward(party, session, batch)
         if self.roundtrip:
             reply = serde.backward_reply_from_proto(
-                through_bytes(serde.backward_reply_to_proto(reply)), self._key_for(party)
+                through_bytes(serde.backward_reply_to_proto(reply)),
+                self._label_key,
+                self._key_for(party),
             )
         return reply
 
@@ -121,7 +118,7 @@ class InProcessTransport:
         """Close the backward pass (None in plaintext mode)."""
         if self.roundtrip:
             wire = through_bytes(serde.backward_finish_to_proto(msg))
-            msg = serde.backward_finish_from_proto(wire)
+            msg = serde.backward_finish_from_proto(wire, self._label_key)
         self._service.backward_finish(party, session, msg)
 
     def epoch_saved(self, party: str, session: str, epoch: int) -> None:

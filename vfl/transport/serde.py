@@ -7,8 +7,10 @@ holder's public key) and raise `ProtocolViolationError`, `CiphertextError` or
 `KeyMismatchError`; the protocol state machines check the semantics (shapes against the layer
 spec, batch numbers, order of steps).
 
-Every ciphertext of the protocol is under the feature party's key: the label party decodes
-with the key the feature party announced at hello, the feature party with its own.
+Ciphertexts are under one of two keys, fixed per field: [[W̃]], [[δ]], the projection and
+the weight gradient under the label party's key (sent in the hello reply); [[E]] and the
+input gradient under the feature party's key (sent in its hello). Decoders take both keys
+and check each field under its own.
 """
 
 from __future__ import annotations
@@ -18,18 +20,12 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 import numpy as np
-import numpy.typing as npt
+from google.protobuf.message import Message
 
 from protocols import train_pb2
-from vfl.crypto import PublicKey
+from vfl.crypto import PackedMatrix, PublicKey
 from vfl.errors import ProtocolViolationError
-from vfl.protocol.messages import (
-    BackwardFinish,
-    BackwardReply,
-    ForwardFinish,
-    ForwardReply,
-    ForwardRequest,
-)
+from vfl.protocol.messages import BackwardFinish, BackwardReply, ForwardRequest
 from vfl.protocol.session import Hello, HelloReply, Mode, Protection, Step, StepKind
 from vfl.protocol.spec import LayerSpec
 from vfl.transport._tensors import (
@@ -38,8 +34,6 @@ from vfl.transport._tensors import (
     ciphertexts_to_proto,
     float_matrix_from_proto,
     float_matrix_to_proto,
-    int_matrix_from_proto,
-    int_matrix_to_proto,
 )
 
 __all__ = [
@@ -52,22 +46,18 @@ __all__ = [
     "ciphertexts_to_proto",
     "float_matrix_from_proto",
     "float_matrix_to_proto",
-    "forward_finish_from_proto",
-    "forward_finish_to_proto",
-    "forward_reply_from_proto",
-    "forward_reply_to_proto",
     "forward_request_from_proto",
     "forward_request_to_proto",
     "hello_from_proto",
     "hello_reply_from_proto",
     "hello_reply_to_proto",
     "hello_to_proto",
-    "int_matrix_from_proto",
-    "int_matrix_to_proto",
     "spec_from_proto",
     "spec_to_proto",
     "step_from_proto",
     "step_to_proto",
+    "weights_reply_from_proto",
+    "weights_reply_to_proto",
 ]
 
 _MODES: dict[Mode, train_pb2.Mode] = {
@@ -109,7 +99,6 @@ def spec_to_proto(spec: LayerSpec) -> train_pb2.LayerSpec:
         weight_bound=spec.weight_bound,
         grad_bound=spec.grad_bound,
         frac_bits=spec.frac_bits,
-        mask_bits=spec.mask_bits,
         lr=spec.lr,
     )
 
@@ -134,7 +123,6 @@ def spec_from_proto(m: train_pb2.LayerSpec) -> LayerSpec:
         weight_bound=m.weight_bound,
         grad_bound=m.grad_bound,
         frac_bits=m.frac_bits,
-        mask_bits=m.mask_bits,
         lr=m.lr,
     )
 
@@ -190,6 +178,7 @@ def hello_reply_to_proto(msg: HelloReply) -> train_pb2.HelloReply:
         start_epoch=msg.start_epoch,
         epochs=msg.epochs,
         model_id=msg.model_id,
+        public_key=msg.public_key,
     )
 
 
@@ -207,6 +196,7 @@ def hello_reply_from_proto(m: train_pb2.HelloReply) -> HelloReply:
         start_epoch=m.start_epoch,
         epochs=m.epochs,
         model_id=m.model_id,
+        public_key=bytes(m.public_key),
     )
 
 
@@ -247,11 +237,32 @@ def step_from_proto(m: train_pb2.Step) -> Step:
 
 # ---- forward ---------------------------------------------------------------------------------
 
+Key = PublicKey | None
+
+
+def _cts(m: Message, name: str, key: Key) -> PackedMatrix | None:
+    if not m.HasField(name):
+        return None
+    return ciphertexts_from_proto(getattr(m, name), key, name)
+
+
+def weights_reply_to_proto(batch: int, weights: PackedMatrix | None) -> train_pb2.WeightsReply:
+    """Encode [[W̃]] under the label party's key (nothing in plaintext mode)."""
+    out = train_pb2.WeightsReply(batch=batch)
+    if weights is not None:
+        out.weights.CopyFrom(ciphertexts_to_proto(weights))
+    return out
+
+
+def weights_reply_from_proto(m: train_pb2.WeightsReply, label_key: Key) -> PackedMatrix | None:
+    """Decode [[W̃]] under the label party's key (None when absent)."""
+    return _cts(m, "weights", label_key)
+
 
 def forward_request_to_proto(msg: ForwardRequest) -> train_pb2.ForwardRequest:
-    """Encode H's (encrypted, or in plaintext mode clear) embedding for one batch."""
+    """Encode H's projection (under G's key) and [[E]] (or, in plaintext mode, α)."""
     out = train_pb2.ForwardRequest(batch=msg.batch)
-    for name in ("alpha_rows", "alpha_cols", "noise_share"):
+    for name in ("projection", "noise_share"):
         value = getattr(msg, name)
         if value is not None:
             getattr(out, name).CopyFrom(ciphertexts_to_proto(value))
@@ -261,67 +272,29 @@ def forward_request_to_proto(msg: ForwardRequest) -> train_pb2.ForwardRequest:
 
 
 def forward_request_from_proto(
-    m: train_pb2.ForwardRequest, public_key: PublicKey | None
+    m: train_pb2.ForwardRequest, label_key: Key, party_key: Key
 ) -> ForwardRequest:
-    """Decode a forward request; ciphertexts are checked under the feature party's key.
+    """Decode a forward request: the projection under G's key, [[E]] under H's.
 
     Raises:
         ProtocolViolationError, CiphertextError, KeyMismatchError: malformed content.
     """
-    cts = {
-        name: ciphertexts_from_proto(getattr(m, name), public_key, name)
-        for name in ("alpha_rows", "alpha_cols", "noise_share")
-        if m.HasField(name)
-    }
     plain = float_matrix_from_proto(m.alpha_plain, "alpha") if m.HasField("alpha_plain") else None
-    return ForwardRequest(batch=m.batch, alpha_plain=plain, **cts)
-
-
-def forward_reply_to_proto(msg: ForwardReply) -> train_pb2.ForwardReply:
-    """Encode G's masked product [[α·W̃ + R]] (empty in plaintext mode)."""
-    out = train_pb2.ForwardReply(batch=msg.batch)
-    if msg.masked is not None:
-        out.masked.CopyFrom(ciphertexts_to_proto(msg.masked))
-    return out
-
-
-def forward_reply_from_proto(
-    m: train_pb2.ForwardReply, public_key: PublicKey | None
-) -> ForwardReply:
-    """Decode G's masked product under the feature party's own key."""
-    masked = None
-    if m.HasField("masked"):
-        masked = ciphertexts_from_proto(m.masked, public_key, "masked")
-    return ForwardReply(batch=m.batch, masked=masked)
-
-
-def _finish_to_proto(batch: int, values: npt.ArrayLike, what: str) -> train_pb2.Finish:
-    return train_pb2.Finish(batch=batch, values=int_matrix_to_proto(values, what))
-
-
-def forward_finish_to_proto(msg: ForwardFinish | None) -> train_pb2.ForwardFinishRequest:
-    """Encode H's decrypted masked product (None, in plaintext mode, sends no finish)."""
-    out = train_pb2.ForwardFinishRequest()
-    if msg is not None:
-        out.finish.CopyFrom(_finish_to_proto(msg.batch, msg.values, "forward finish"))
-    return out
-
-
-def forward_finish_from_proto(m: train_pb2.ForwardFinishRequest) -> ForwardFinish | None:
-    """Decode H's decrypted masked product (None when absent)."""
-    if not m.HasField("finish"):
-        return None
-    values = int_matrix_from_proto(m.finish.values, "forward finish")
-    return ForwardFinish(batch=m.finish.batch, values=values)
+    return ForwardRequest(
+        batch=m.batch,
+        projection=_cts(m, "projection", label_key),
+        noise_share=_cts(m, "noise_share", party_key),
+        alpha_plain=plain,
+    )
 
 
 # ---- backward --------------------------------------------------------------------------------
 
 
 def backward_reply_to_proto(msg: BackwardReply) -> train_pb2.BackwardReply:
-    """Encode G's backward messages (masked gradients, or ∂L/∂α in plaintext mode)."""
+    """Encode G's backward messages ([[δ]]_G and H's input gradient, or plaintext ∂L/∂α)."""
     out = train_pb2.BackwardReply(batch=msg.batch)
-    for name in ("grad_weight", "grad_input"):
+    for name in ("delta", "grad_input"):
         value = getattr(msg, name)
         if value is not None:
             getattr(out, name).CopyFrom(ciphertexts_to_proto(value))
@@ -331,31 +304,32 @@ def backward_reply_to_proto(msg: BackwardReply) -> train_pb2.BackwardReply:
 
 
 def backward_reply_from_proto(
-    m: train_pb2.BackwardReply, public_key: PublicKey | None
+    m: train_pb2.BackwardReply, label_key: Key, party_key: Key
 ) -> BackwardReply:
-    """Decode G's backward messages under the feature party's own key."""
-    cts = {
-        name: ciphertexts_from_proto(getattr(m, name), public_key, name)
-        for name in ("grad_weight", "grad_input")
-        if m.HasField(name)
-    }
+    """Decode G's backward messages: [[δ]] under G's key, the input gradient under H's."""
     plain = None
     if m.HasField("grad_alpha_plain"):
         plain = float_matrix_from_proto(m.grad_alpha_plain, "grad alpha")
-    return BackwardReply(batch=m.batch, grad_alpha_plain=plain, **cts)
+    return BackwardReply(
+        batch=m.batch,
+        delta=_cts(m, "delta", label_key),
+        grad_input=_cts(m, "grad_input", party_key),
+        grad_alpha_plain=plain,
+    )
 
 
 def backward_finish_to_proto(msg: BackwardFinish | None) -> train_pb2.BackwardFinishRequest:
-    """Encode H's masked weight gradient with its noise folded in (None: plaintext mode)."""
+    """Encode H's noisy weight gradient under G's key (None, in plaintext mode: empty)."""
     out = train_pb2.BackwardFinishRequest()
     if msg is not None:
-        out.finish.CopyFrom(_finish_to_proto(msg.batch, msg.values, "backward finish"))
+        out.batch = msg.batch
+        out.grad_weight.CopyFrom(ciphertexts_to_proto(msg.grad_weight))
     return out
 
 
-def backward_finish_from_proto(m: train_pb2.BackwardFinishRequest) -> BackwardFinish | None:
-    """Decode H's masked weight gradient (None when absent)."""
-    if not m.HasField("finish"):
-        return None
-    values = int_matrix_from_proto(m.finish.values, "backward finish")
-    return BackwardFinish(batch=m.finish.batch, values=values)
+def backward_finish_from_proto(
+    m: train_pb2.BackwardFinishRequest, label_key: Key
+) -> BackwardFinish | None:
+    """Decode H's noisy weight gradient under G's key (None when absent)."""
+    grad = _cts(m, "grad_weight", label_key)
+    return None if grad is None else BackwardFinish(batch=m.batch, grad_weight=grad)

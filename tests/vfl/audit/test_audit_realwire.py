@@ -124,7 +124,7 @@ def test_real_engine_ciphertexts_in_train_protobuf(tmp_path: Path) -> None:
     def request(blob: bytes) -> bytes:
         cts = train_pb2.Ciphertexts(fingerprint=meta.fingerprint, rows=8, cols=4, data=blob)
         env = common_pb2.Envelope(run_id="r", sender="imaging", step="train.forward")
-        msg = train_pb2.ForwardRequest(env=env, session="s", batch=1, alpha_rows=cts)
+        msg = train_pb2.ForwardRequest(env=env, session="s", batch=1, projection=cts)
         return bytes(msg.SerializeToString())
 
     weak = data[: -key.width] + (1 + 5 * key.n).to_bytes(key.width, "big")

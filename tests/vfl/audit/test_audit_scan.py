@@ -225,10 +225,10 @@ def test_registered_extractor_and_unknown_key(
     def extract_other(data: bytes) -> list[CiphertextBlob]:
         return [CiphertextBlob("00" * 16, data[7:], key.width)]
 
-    path = record(("train.forward_finish", payload))
-    found = scan([path], ids, extractors={"train.forward_finish": extract}).findings
+    path = record(("train.backward_finish", payload))
+    found = scan([path], ids, extractors={"train.backward_finish": extract}).findings
     assert [(f.check, f.lineno) for f in found] == [("scan.unrandomized", 5)]
-    found = scan([path], ids, extractors={"train.forward_finish": extract_other}).findings
+    found = scan([path], ids, extractors={"train.backward_finish": extract_other}).findings
     assert [(f.check, f.lineno) for f in found] == [("scan.unknown-key", 5)]
     # without the extractor the custom payload is not protobuf: named, not a crash
     assert ("scan.unparsable", 5, 3) in _found(path, ids)

@@ -94,6 +94,12 @@ def test_random_mask_range_and_freshness(engine: PaillierEngine) -> None:
     assert (m1 != m2).any()
 
 
+def test_no_mask_is_drawn_for_an_unmasked_budget(engine: PaillierEngine) -> None:
+    unmasked = ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=4, mask_bits=0)
+    with pytest.raises(EncodingBoundsError, match="declares no mask"):
+        engine.random_mask((2, 2), unmasked)
+
+
 def test_bounds_and_shapes_are_enforced(engine: PaillierEngine) -> None:
     x = np.zeros((4, 3))
     p0 = engine.encrypt(x, 0, BUDGET)

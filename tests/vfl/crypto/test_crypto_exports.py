@@ -13,6 +13,8 @@ def test_public_api_is_pinned() -> None:
         "PublicKey",
         "SUPPORTED_KEY_BITS",
         "WireMeta",
+        "completion_addend",
+        "completion_offset",
         "decode",
         "encode_scalars",
         "encode_values",

@@ -169,3 +169,50 @@ def test_packed_matrix_validates_its_layout() -> None:
     for bad in ({"ciphertexts": (1, 2, 3)}, {"axis": 2}, {"slot_bound": 2**BUDGET.slot_bits}):
         with pytest.raises(EncodingBoundsError):
             PackedMatrix(**{**ok, **bad})
+
+
+# ---- unmasked budgets and completed products (protocol version 2) ----------------------------
+
+UNMASKED = ProductBudget(
+    x_bound=8.0, a_bound=2.0, n_terms=6, x_frac_bits=10, a_frac_bits=9, mask_bits=0
+)
+
+
+def test_an_unmasked_budget_is_declared_with_zero_and_has_no_mask_room() -> None:
+    assert UNMASKED.slot_bits == UNMASKED.value_bits + 2
+    with pytest.raises(EncodingBoundsError, match="0 \\(no mask\\) or at least 40"):
+        ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=1, mask_bits=20)
+
+
+@given(
+    x=hnp.arrays(np.float64, (6, 3), elements=st.floats(-8.0, 8.0)),
+    a=hnp.arrays(np.float64, (6, 4), elements=st.floats(-2.0, 2.0)),
+    extra_frac=hnp.arrays(np.float64, (3, 4), elements=st.floats(-1.0, 1.0)),
+)
+def test_completed_product_stays_in_its_slots_and_decodes_exactly(
+    x: np.ndarray, a: np.ndarray, extra_frac: np.ndarray
+) -> None:
+    from vfl.crypto import completion_addend, completion_offset
+
+    b = UNMASKED
+    limit = b.n_terms * b.x_offset * b.a_offset
+    extra = np.array([[int(v * limit) for v in row] for row in extra_frac], dtype=object)
+    # Slot (j, k) of [[X]]ᵀ·A before completion, as the engine computes it in the exponent.
+    raw = encode_values(x, b).T.dot(encode_scalars(a, b))
+    slot = raw + completion_addend(a, b, "tmatmul", extra)
+    values = [int(v) for v in slot.ravel()]
+    assert min(values) >= 0 and max(values) < 2 * b.product_bound < 2**b.slot_bits
+    # The key holder removes its own term and K: exactly the product plus the extra term.
+    exact = slot - encryptor_side_correction(x, b, "tmatmul") - completion_offset(b)
+    xq = np.rint(np.ldexp(x, b.x_frac_bits)).astype(np.int64).astype(object)
+    aq = np.rint(np.ldexp(a, b.a_frac_bits)).astype(np.int64).astype(object)
+    assert (exact == xq.T.dot(aq) + extra).all()
+
+
+def test_a_completing_term_beyond_its_bound_is_refused() -> None:
+    from vfl.crypto import completion_addend
+
+    b = UNMASKED
+    too_big = np.full((3, 4), b.n_terms * b.x_offset * b.a_offset + 1, dtype=object)
+    with pytest.raises(EncodingBoundsError, match="completing term"):
+        completion_addend(np.zeros((6, 4)), b, "tmatmul", too_big)

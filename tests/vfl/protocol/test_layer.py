@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vfl.crypto import PaillierEngine, generate_keypair
 from vfl.errors import EncodingBoundsError, ProtocolViolationError
 from vfl.protocol import (
+    BackwardReply,
     LayerSpec,
     PaillierFeatureLayer,
     PaillierLabelLayer,
@@ -18,35 +18,31 @@ from vfl.protocol import (
 B, D, H = 12, 5, 4
 
 
-@pytest.fixture(scope="module")
-def engines():
-    pk, sk = generate_keypair(1024)
-    with PaillierEngine(pk, sk, workers=1) as holder, PaillierEngine(pk, workers=1) as other:
-        yield holder, other
+def _spec(**kw):
+    return LayerSpec(in_dim=D, out_dim=H, batch_size=B, alpha_bound=4.0, **kw)
 
 
 def _pair(engines, spec, seed=0):
     rng = np.random.default_rng(seed)
     w_share = rng.normal(0, 0.3, (spec.in_dim, spec.out_dim))
     e_share = rng.normal(0, 0.3, (spec.in_dim, spec.out_dim))
-    holder, other = engines
     return (
-        PaillierFeatureLayer(spec, holder, e_share, noise_scale=1e-2),
-        PaillierLabelLayer(spec, other, w_share),
+        PaillierFeatureLayer(spec, engines.h_own, engines.h_on_g, e_share, noise_scale=1e-2),
+        PaillierLabelLayer(spec, engines.g_own, engines.g_on_h, w_share),
         w_share + e_share,
     )
 
 
 def _step(h, g, batch, alpha, delta):
-    reply = g.on_forward(h.forward(batch, alpha, train=True))
-    z = g.on_forward_finish(h.finish_forward(reply))
+    weights = g.weights() if isinstance(g, PaillierLabelLayer) else None
+    z = g.on_forward(h.forward(batch, alpha, weights, train=True))
     fin, grad_alpha = h.finish_backward(g.backward(delta))
     g.on_backward_finish(fin)
     return z, grad_alpha
 
 
 def test_one_step_matches_plaintext_maths(engines):
-    spec = LayerSpec(in_dim=D, out_dim=H, batch_size=B, lr=0.1)
+    spec = _spec(lr=0.1)
     h, g, w = _pair(engines, spec)
     rng = np.random.default_rng(1)
     alpha, delta = rng.normal(0, 1, (B, D)), rng.normal(0, 0.1, (B, H))
@@ -60,7 +56,7 @@ def test_one_step_matches_plaintext_maths(engines):
 
 
 def test_noise_moves_the_shares_but_not_the_weights(engines):
-    spec = LayerSpec(in_dim=D, out_dim=H, batch_size=B, lr=0.1)
+    spec = _spec(lr=0.1)
     h, g, w = _pair(engines, spec)
     share_before = g.weight_share.copy()
     rng = np.random.default_rng(2)
@@ -70,8 +66,20 @@ def test_noise_moves_the_shares_but_not_the_weights(engines):
     assert np.abs(g.weight_share - share_before).max() > 1e-4
 
 
+def test_noise_is_fresh_every_batch(engines):
+    spec = _spec(lr=0.1)
+    h, g, _ = _pair(engines, spec)
+    alpha, delta = np.full((B, D), 0.5), np.zeros((B, H))
+    moves = []
+    for batch in range(2):
+        before = g.weight_share.copy()
+        _step(h, g, batch, alpha, delta)
+        moves.append(g.weight_share - before)
+    assert np.abs(moves[0] - moves[1]).max() > 1e-4
+
+
 def test_several_steps_track_plaintext_split_learning(engines):
-    spec = LayerSpec(in_dim=D, out_dim=H, batch_size=B, lr=0.05)
+    spec = _spec(lr=0.05)
     h, g, w = _pair(engines, spec, seed=3)
     ph, pg = PlainFeatureLayer(spec, h.noise_share), PlainLabelLayer(spec, w)
     rng = np.random.default_rng(4)
@@ -86,21 +94,44 @@ def test_several_steps_track_plaintext_split_learning(engines):
 
 
 def test_forward_only_batches_need_no_backward(engines):
-    spec = LayerSpec(in_dim=D, out_dim=H, batch_size=B)
+    spec = _spec()
     h, g, w = _pair(engines, spec)
     alpha = np.random.default_rng(5).normal(0, 1, (B, D))
-    z = g.on_forward_finish(h.finish_forward(g.on_forward(h.forward(7, alpha, train=False))))
-    np.testing.assert_allclose(z, alpha @ w, atol=1e-5)
+    request = h.forward(7, alpha, g.weights(), train=False)
+    assert request.noise_share is None
+    np.testing.assert_allclose(g.on_forward(request), alpha @ w, atol=1e-5)
     with pytest.raises(ProtocolViolationError):
         g.backward(np.zeros((B, H)))
 
 
-def test_out_of_place_and_out_of_bound_messages_are_refused(engines):
-    spec = LayerSpec(in_dim=D, out_dim=H, batch_size=B, alpha_bound=2.0)
+def test_every_encryption_of_the_weights_is_fresh(engines):
+    h, g, _ = _pair(engines, _spec())
+    first, second = g.weights(), g.weights()
+    assert not set(first.ciphertexts) & set(second.ciphertexts)
+
+
+def test_out_of_place_out_of_bound_and_foreign_messages_are_refused(engines):
+    spec = _spec()
     h, g, _ = _pair(engines, spec)
     alpha = np.zeros((B, D))
-    reply = g.on_forward(h.forward(0, alpha, train=True))
-    with pytest.raises(ProtocolViolationError):
-        h.finish_forward(type(reply)(batch=1, masked=reply.masked))
+    g.on_forward(h.forward(0, alpha, g.weights(), train=True))
+    reply = g.backward(np.zeros((B, H)))
+    with pytest.raises(ProtocolViolationError, match="batch 1"):
+        h.finish_backward(BackwardReply(batch=1, delta=reply.delta, grad_input=reply.grad_input))
+    # The two tensors swapped: each is under the wrong key for its place.
+    swapped = BackwardReply(batch=0, delta=reply.grad_input, grad_input=reply.delta)
+    with pytest.raises(ProtocolViolationError, match="another key"):
+        h.finish_backward(swapped)
     with pytest.raises(EncodingBoundsError):
-        h.forward(1, np.full((B, D), 3.0), train=True)
+        h.forward(1, np.full((B, D), 5.0), g.weights(), train=True)
+    # Weights under H's own key (as a confused or hostile label party might send) are refused.
+    own = engines.h_own.encrypt(np.zeros((D, H)), axis=1, budget=spec.forward_budget())
+    with pytest.raises(ProtocolViolationError, match="another key"):
+        h.forward(2, alpha, own, train=True)
+    # A label party that picks its own bounds for [[W̃]] is refused.
+    other = _spec(weight_bound=64.0)
+    odd = engines.g_own.encrypt(np.zeros((D, H)), axis=1, budget=other.forward_budget())
+    with pytest.raises(ProtocolViolationError, match="budget"):
+        h.forward(3, alpha, odd, train=True)
+    with pytest.raises(ProtocolViolationError):
+        h.forward(4, alpha, None, train=True)

@@ -28,8 +28,9 @@ def service():
 
 
 @pytest.fixture
-def rig(service):
-    with GrpcRig(service) as r:
+def rig(service, engine):
+    # The fake echoes ciphertexts, so the "label party's" key is the feature party's here.
+    with GrpcRig(service, label_key=engine.public_key) as r:
         yield r
 
 

@@ -23,8 +23,9 @@ from vfl.errors import (
     ProtocolViolationError,
     TrainingError,
 )
-from vfl.protocol import BackwardFinish, ForwardFinish, ForwardRequest, Hello, SessionChangedError
+from vfl.protocol import BackwardFinish, ForwardRequest, Hello, SessionChangedError
 from vfl.transport import Deadlines, GrpcTrainClient, add_train_service
+from vfl.transport._wire import TRAIN_PROTOCOL_VERSION
 from vfl.transport.grpc_server import TrainServicer
 
 BUDGET = ProductBudget(x_bound=2.0, a_bound=2.0, n_terms=8)
@@ -52,14 +53,14 @@ def _cts(engine, alpha):
 def test_every_call_round_trips_with_real_ciphertexts(rig, engine, alpha):
     client = rig.client()
     rows, cols = _cts(engine, alpha)
-    ints = np.array([[2**100, -5], [0, -(2**90)]], dtype=object)
+    rig.service.weights_reply = cols
 
     hello = client.hello("imaging", _hello(engine))
     step = client.next_step("imaging", hello.session)
-    fwd = client.forward("imaging", hello.session, ForwardRequest(3, rows, cols))
-    client.forward_finish("imaging", hello.session, ForwardFinish(3, ints))
+    weights = client.weights("imaging", hello.session, 3)
+    client.forward("imaging", hello.session, ForwardRequest(3, rows, cols))
     bwd = client.backward("imaging", hello.session, 3)
-    client.backward_finish("imaging", hello.session, BackwardFinish(3, ints * 3))
+    client.backward_finish("imaging", hello.session, BackwardFinish(3, rows))
     client.epoch_saved("imaging", hello.session, 1)
 
     assert hello.spec == SPEC and hello.session == "s-1" and hello.epochs == 2
@@ -68,13 +69,18 @@ def test_every_call_round_trips_with_real_ciphertexts(rig, engine, alpha):
     sent = rig.service.named("hello")[0][2]
     assert sent.party == "imaging" and sent.public_key == engine.public_key.to_bytes()
     assert sent.checkpoint_epochs == (1, 2)
+    assert hello.public_key == engine.public_key.to_bytes()
+    assert rig.service.named("weights") == [("weights", "imaging", 3)]
+    np.testing.assert_array_equal(engine.decrypt_ints(weights), engine.decrypt_ints(cols))
     got = rig.service.named("forward")[0][2]
-    assert [int(c) for c in got.alpha_rows.ciphertexts] == [int(c) for c in rows.ciphertexts]
-    assert fwd.batch == 3
-    np.testing.assert_array_equal(engine.decrypt_ints(fwd.masked), engine.decrypt_ints(rows))
-    np.testing.assert_array_equal(engine.decrypt_ints(bwd.grad_weight), engine.decrypt_ints(cols))
-    assert rig.service.named("forward_finish")[0][2].values.tolist() == ints.tolist()
-    assert rig.service.named("backward_finish")[0][2].values.tolist() == (ints * 3).tolist()
+    assert [int(c) for c in got.projection.ciphertexts] == [int(c) for c in rows.ciphertexts]
+    assert [int(c) for c in got.noise_share.ciphertexts] == [int(c) for c in cols.ciphertexts]
+    assert bwd.batch == 3
+    np.testing.assert_array_equal(engine.decrypt_ints(bwd.delta), engine.decrypt_ints(rows))
+    np.testing.assert_array_equal(engine.decrypt_ints(bwd.grad_input), engine.decrypt_ints(cols))
+    fin = rig.service.named("backward_finish")[0][2]
+    assert fin.batch == 3
+    np.testing.assert_array_equal(engine.decrypt_ints(fin.grad_weight), engine.decrypt_ints(rows))
     assert rig.service.named("epoch_saved") == [("epoch_saved", "imaging", 1)]
 
 
@@ -83,15 +89,15 @@ def test_plaintext_mode_round_trips(rig, alpha):
     share = np.full((3, 2), 0.25)
 
     hello = client.hello("imaging", _hello(protection="plaintext", share=share))
-    fwd = client.forward("imaging", hello.session, ForwardRequest(0, alpha_plain=alpha))
-    client.forward_finish("imaging", hello.session, None)
+    client.forward("imaging", hello.session, ForwardRequest(0, alpha_plain=alpha))
     bwd = client.backward("imaging", hello.session, 0)
     client.backward_finish("imaging", hello.session, None)
 
     np.testing.assert_array_equal(rig.service.named("hello")[0][2].initial_share, share)
-    assert fwd.masked is None
+    assert hello.public_key == b""
     np.testing.assert_array_equal(bwd.grad_alpha_plain, alpha * 2)
-    assert rig.service.named("forward_finish")[0][2] is None
+    assert bwd.delta is None and bwd.grad_input is None
+    assert rig.service.named("backward_finish")[0][2] is None
 
 
 def test_session_changed_error_crosses_the_wire(rig):
@@ -130,7 +136,7 @@ def _request(seq, *, session="s-1", epoch=1, **env):
             recipient="label",
             seq=seq,
             step="train.epoch_saved",
-            protocol_version=1,
+            protocol_version=TRAIN_PROTOCOL_VERSION,
         )
         | env
     )
@@ -172,7 +178,7 @@ def test_identical_retry_is_answered_from_the_cache_without_running_twice(rig):
     [
         ({"recipient": "genomics"}, grpc.StatusCode.FAILED_PRECONDITION, "addressed to"),
         ({"step": "train.forward"}, grpc.StatusCode.INVALID_ARGUMENT, "sent to the"),
-        ({"protocol_version": 2}, grpc.StatusCode.FAILED_PRECONDITION, "version 2"),
+        ({"protocol_version": 1}, grpc.StatusCode.FAILED_PRECONDITION, "version 1"),
         ({"run_id": "x"}, grpc.StatusCode.FAILED_PRECONDITION, "wrong run ID"),
     ],
 )
@@ -185,7 +191,7 @@ def test_misaddressed_envelopes_are_refused(rig, env, code, text):
 def test_ciphertexts_under_another_key_are_refused_as_key_mismatch(rig, engine, other_key, alpha):
     client = rig.client()
     hello = client.hello("imaging", _hello(engine))
-    foreign = ForwardRequest(0, alpha_rows=_cts(engine, alpha)[0])
+    foreign = ForwardRequest(0, noise_share=_cts(engine, alpha)[0])
     # The server checks against the key announced at hello; announce another one.
     client.hello("imaging", replace(_hello(engine), public_key=other_key.to_bytes()))
     with pytest.raises(KeyMismatchError, match="under another key"):
@@ -266,16 +272,17 @@ def test_retry_after_a_lost_reply_returns_the_cached_reply(engine, alpha):
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), interceptors=[drop])
     port = server.add_insecure_port("127.0.0.1:0")
     service = FakeService()
-    with GrpcRig(service, server=(server, port)) as rig:
+    with GrpcRig(service, server=(server, port), label_key=engine.public_key) as rig:
         client = rig.client()
         hello = client.hello("imaging", _hello(engine))
         rows = _cts(engine, alpha)[0]
 
-        reply = client.forward("imaging", hello.session, ForwardRequest(1, alpha_rows=rows))
+        client.forward("imaging", hello.session, ForwardRequest(1, projection=rows))
 
     assert drop.dropped == 1
     assert len(service.named("forward")) == 1  # the retry did not run forward again
-    np.testing.assert_array_equal(engine.decrypt_ints(reply.masked), engine.decrypt_ints(rows))
+    got = service.named("forward")[0][2].projection
+    np.testing.assert_array_equal(engine.decrypt_ints(got), engine.decrypt_ints(rows))
 
 
 class Recorder:
@@ -288,11 +295,11 @@ class Recorder:
 
 def test_every_message_passes_the_observers(engine, alpha):
     server_obs, client_obs = Recorder(), Recorder()
-    with GrpcRig(FakeService(), observer=server_obs) as rig:
+    with GrpcRig(FakeService(), observer=server_obs, label_key=engine.public_key) as rig:
         client = rig.client(observer=client_obs)
         hello = client.hello("imaging", _hello(engine))
         client.forward(
-            "imaging", hello.session, ForwardRequest(0, alpha_rows=_cts(engine, alpha)[0])
+            "imaging", hello.session, ForwardRequest(0, projection=_cts(engine, alpha)[0])
         )
 
     assert [(d, p, s) for d, p, s, _, _ in client_obs.seen] == [
@@ -325,7 +332,7 @@ def test_a_restarted_feature_party_numbers_above_its_old_self(rig):
 
 def _join_and_forward(client, party, hello, rows):
     session = client.hello(party, hello).session
-    return client.forward(party, session, ForwardRequest(0, alpha_rows=rows))
+    return client.forward(party, session, ForwardRequest(0, projection=rows))
 
 
 def test_two_parties_at_once(rig, engine, alpha):
@@ -370,7 +377,7 @@ def test_a_retry_while_the_original_still_runs_waits_for_it(rig):
         recipient="label",
         seq=500,
         step="train.next_step",
-        protocol_version=1,
+        protocol_version=TRAIN_PROTOCOL_VERSION,
     )
     request = train_pb2.NextStepRequest(env=env, session="s-1")
     with futures.ThreadPoolExecutor(2) as pool:

@@ -10,7 +10,7 @@ from transport_fakes import FakeService
 
 from vfl.crypto import ProductBudget
 from vfl.errors import KeyMismatchError, ProtocolViolationError
-from vfl.protocol import ForwardFinish, ForwardRequest, Hello, SessionChangedError
+from vfl.protocol import BackwardFinish, ForwardRequest, Hello, SessionChangedError
 from vfl.transport import InProcessTransport
 
 BUDGET = ProductBudget(x_bound=2.0, a_bound=2.0, n_terms=8)
@@ -27,16 +27,19 @@ def test_messages_go_through_bytes_by_default(engine, alpha):
     transport = InProcessTransport(service)
     rows = engine.encrypt(alpha, 0, BUDGET)
 
+    service.weights_reply = rows
     hello = transport.hello("imaging", _hello(engine))
-    reply = transport.forward("imaging", hello.session, ForwardRequest(1, alpha_rows=rows))
-    transport.forward_finish("imaging", hello.session, ForwardFinish(1, np.array([[2**70]])))
+    weights = transport.weights("imaging", hello.session, 1)
+    transport.forward("imaging", hello.session, ForwardRequest(1, projection=rows))
+    reply = transport.backward("imaging", hello.session, 1)
+    transport.backward_finish("imaging", hello.session, BackwardFinish(1, rows))
 
     got = service.named("forward")[0][2]
-    assert got.alpha_rows is not rows  # decoded anew, not handed over
-    assert [int(c) for c in got.alpha_rows.ciphertexts] == [int(c) for c in rows.ciphertexts]
-    assert reply.masked is not rows
-    np.testing.assert_array_equal(engine.decrypt_ints(reply.masked), engine.decrypt_ints(rows))
-    assert service.named("forward_finish")[0][2].values.tolist() == [[2**70]]
+    assert got.projection is not rows  # decoded anew, not handed over
+    assert [int(c) for c in got.projection.ciphertexts] == [int(c) for c in rows.ciphertexts]
+    for back in (weights, reply.delta, service.named("backward_finish")[0][2].grad_weight):
+        assert back is not rows
+        np.testing.assert_array_equal(engine.decrypt_ints(back), engine.decrypt_ints(rows))
 
 
 def test_without_roundtrip_objects_are_handed_over(engine, alpha):
@@ -45,19 +48,19 @@ def test_without_roundtrip_objects_are_handed_over(engine, alpha):
     rows = engine.encrypt(alpha, 0, BUDGET)
     transport.hello("imaging", _hello(engine))
 
-    reply = transport.forward("imaging", "s-1", ForwardRequest(1, alpha_rows=rows))
+    transport.forward("imaging", "s-1", ForwardRequest(1, projection=rows))
 
-    assert service.named("forward")[0][2].alpha_rows is rows and reply.masked is rows
+    assert service.named("forward")[0][2].projection is rows
 
 
 def test_codec_errors_surface_in_process(engine, other_key, alpha):
     transport = InProcessTransport(FakeService())
     rows = engine.encrypt(alpha, 0, BUDGET)
     with pytest.raises(ProtocolViolationError, match="no public key"):
-        transport.forward("imaging", "s-1", ForwardRequest(1, alpha_rows=rows))
+        transport.forward("imaging", "s-1", ForwardRequest(1, noise_share=rows))
     transport.hello("imaging", replace(_hello(engine), public_key=other_key.to_bytes()))
     with pytest.raises(KeyMismatchError):
-        transport.forward("imaging", "s-1", ForwardRequest(1, alpha_rows=rows))
+        transport.forward("imaging", "s-1", ForwardRequest(1, noise_share=rows))
     nan = ForwardRequest(1, alpha_plain=np.array([[np.nan]]))
     with pytest.raises(ProtocolViolationError, match="NaN"):
         transport.forward("imaging", "s-1", nan)

@@ -10,7 +10,7 @@ import pytest
 from transport_fakes import raw_call
 
 from protocols import train_pb2
-from vfl.protocol import ForwardFinish, Hello
+from vfl.protocol import ForwardRequest, Hello
 
 HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
 
@@ -18,12 +18,12 @@ HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
 def test_messages_beyond_grpc_default_4mb_limit_pass(rig):
     client = rig.client()
     client.hello("imaging", HELLO)
-    values = np.full((1024, 64), -(2**700), dtype=object)  # ~5.8 MB of fixed-width ints
+    values = np.full((1024, 720), -0.5)  # ~5.9 MB of float64
 
-    client.forward_finish("imaging", "s-1", ForwardFinish(0, values))
+    client.forward("imaging", "s-1", ForwardRequest(0, alpha_plain=values))
 
-    got = rig.service.named("forward_finish")[0][2].values
-    assert got.shape == (1024, 64) and got[1023, 63] == -(2**700)
+    got = rig.service.named("forward")[0][2].alpha_plain
+    assert got.shape == (1024, 720) and got[1023, 719] == -0.5
 
 
 def test_garbage_bytes_are_refused_and_the_server_stays_up(rig):
@@ -44,15 +44,15 @@ def test_a_malformed_ciphertext_field_is_invalid_argument(rig, engine):
         Hello("imaging", "train", "paillier", 3, 10, "d", public_key=engine.public_key.to_bytes()),
     )
     bad = train_pb2.ForwardRequest(session="s-1", batch=0)
-    bad.alpha_rows.fingerprint = engine.public_key.fingerprint
-    bad.alpha_rows.rows, bad.alpha_rows.cols, bad.alpha_rows.data = 2, 2, b"\x01" * 7
+    bad.projection.fingerprint = engine.public_key.fingerprint
+    bad.projection.rows, bad.projection.cols, bad.projection.data = 2, 2, b"\x01" * 7
     bad.env.CopyFrom(client._seq.envelope("label", "train.forward"))
 
     with pytest.raises(grpc.RpcError) as info:
-        raw_call(rig.address, "Forward", bad, train_pb2.ForwardReply)
+        raw_call(rig.address, "Forward", bad, train_pb2.Ack)
 
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "alpha_rows" in info.value.details()
+    assert "projection" in info.value.details()
     assert rig.service.named("forward") == []
 
 
@@ -86,7 +86,6 @@ def test_soak_two_parties_2000_forward_round_trips_without_growth(rig, engine):
     from concurrent import futures
 
     from vfl.crypto import ProductBudget
-    from vfl.protocol import ForwardRequest
 
     rows = engine.encrypt(np.zeros((8, 3)), 0, ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=4))
     key = engine.public_key.to_bytes()
@@ -96,7 +95,7 @@ def test_soak_two_parties_2000_forward_round_trips_without_growth(rig, engine):
         c = clients[party]
         s = c.hello(party, Hello(party, "train", "paillier", 3, 10, "d", public_key=key)).session
         for b in range(n):
-            c.forward(party, s, ForwardRequest(b, alpha_rows=rows))
+            c.forward(party, s, ForwardRequest(b, projection=rows))
 
     with futures.ThreadPoolExecutor(2) as pool:
         list(pool.map(run, clients, [100, 100]))  # warm up

@@ -13,7 +13,6 @@ import numpy as np
 from psi import net
 from vfl.protocol import (
     BackwardReply,
-    ForwardReply,
     HelloReply,
     LayerSpec,
     SessionChangedError,
@@ -27,17 +26,24 @@ SPEC = LayerSpec(in_dim=3, out_dim=2, batch_size=6)
 
 @dataclass
 class FakeService:
-    """Echoes ciphertexts back (they are all under the feature party's key) and records calls."""
+    """Echoes ciphertexts back and records calls.
+
+    Its hello reply names the caller's own key as the label party's (unless `label_key` is
+    set), so every ciphertext it echoes decodes at the caller under either key.
+    """
 
     session: str = "s-1"
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
     block: threading.Event | None = None
     entered: threading.Event = field(default_factory=threading.Event)
     explode: bool = False
+    label_key: bytes | None = None
+    weights_reply: Any = None
 
     def hello(self, party, msg):
         self.calls.append(("hello", party, msg))
-        return HelloReply(session=self.session, spec=SPEC, start_epoch=0, epochs=2)
+        key = msg.public_key if self.label_key is None else self.label_key
+        return HelloReply(session=self.session, spec=SPEC, start_epoch=0, epochs=2, public_key=key)
 
     def _check(self, session):
         if session != self.session:
@@ -51,16 +57,16 @@ class FakeService:
             self.block.wait(timeout=10)
         return Step("train", epoch=1, batch=4, positions=np.array([5, 0, 2**40, 7]))
 
+    def weights(self, party, session, batch):
+        self._check(session)
+        self.calls.append(("weights", party, batch))
+        return self.weights_reply
+
     def forward(self, party, session, msg):
         self._check(session)
         if self.explode:
             raise RuntimeError("secret internal detail")
         self.calls.append(("forward", party, msg))
-        return ForwardReply(batch=msg.batch, masked=msg.alpha_rows)
-
-    def forward_finish(self, party, session, msg):
-        self._check(session)
-        self.calls.append(("forward_finish", party, msg))
 
     def backward(self, party, session, batch):
         self._check(session)
@@ -68,7 +74,7 @@ class FakeService:
         fwd = [m for name, _, m in self.calls if name == "forward"][-1]
         if fwd.alpha_plain is not None:
             return BackwardReply(batch=batch, grad_alpha_plain=fwd.alpha_plain * 2)
-        return BackwardReply(batch=batch, grad_weight=fwd.alpha_cols, grad_input=fwd.alpha_rows)
+        return BackwardReply(batch=batch, delta=fwd.projection, grad_input=fwd.noise_share)
 
     def backward_finish(self, party, session, msg):
         self._check(session)
@@ -86,7 +92,14 @@ class GrpcRig:
     """A started gRPC server with the train service; makes clients connected to it."""
 
     def __init__(
-        self, service, *, tls=None, parties=("imaging", "genomics"), observer=None, server=None
+        self,
+        service,
+        *,
+        tls=None,
+        parties=("imaging", "genomics"),
+        observer=None,
+        server=None,
+        label_key=None,
     ):
         self.service = service
         if server is None:
@@ -95,7 +108,13 @@ class GrpcRig:
             self.server, port = server
         self.address = f"127.0.0.1:{port}"
         self.servicer = add_train_service(
-            self.server, service, run_id=RUN, me="label", parties=parties, observer=observer
+            self.server,
+            service,
+            run_id=RUN,
+            me="label",
+            parties=parties,
+            observer=observer,
+            label_key=label_key,
         )
         self.server.start()
         self._clients: list[GrpcTrainClient] = []
