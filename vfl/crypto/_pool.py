@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -45,8 +46,13 @@ class KernelRunner:
         self._material = material
         self._pool: ProcessPoolExecutor | None = None
         self._local_ready = False
+        self._lock = threading.Lock()  # one pool even if two threads start it at once
 
     def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            return self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             logger.info("starting %d Paillier worker processes", self.workers)
             self._pool = ProcessPoolExecutor(

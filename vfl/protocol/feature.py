@@ -23,6 +23,7 @@ from vfl.crypto import (
     encryptor_side_correction,
 )
 from vfl.errors import EncodingBoundsError, ProtocolViolationError
+from vfl.protocol._parallel import both
 from vfl.protocol.messages import BackwardFinish, BackwardReply, FloatArray, ForwardRequest
 from vfl.protocol.spec import LayerSpec, check_packed, quantize_bounded
 
@@ -102,12 +103,17 @@ class PaillierFeatureLayer:
         noise_q = quantize_bounded(
             self.noise_share, fwd.x_bound, fwd.x_frac_bits, "weight share E", "weight_bound"
         )
-        product = self.label_engine.tmatmul(weights, alpha.T)  # h×B, re-randomized
         addend = completion_addend(alpha.T, fwd, "tmatmul", alpha_q.dot(noise_q).T)
+        noise = self.noise_share
+
+        def encrypt_share() -> PackedMatrix | None:
+            return self.engine.encrypt(noise, axis=0, budget=spec.cross_budget()) if train else None
+
+        share, product = both(
+            encrypt_share,
+            lambda: self.label_engine.tmatmul(weights, alpha.T),  # h×B, re-randomized
+        )
         projection = self.label_engine.add_ints(product, addend)
-        share = None
-        if train:
-            share = self.engine.encrypt(self.noise_share, axis=0, budget=spec.cross_budget())
         self._pending = _Pending(batch, alpha, self.noise_share.copy(), train)
         return ForwardRequest(batch=batch, projection=projection, noise_share=share)
 
@@ -135,8 +141,10 @@ class PaillierFeatureLayer:
             budget=spec.cross_budget(),
             what="input gradient",
         )
-        grad_alpha = self._input_gradient(grad_input, pending)
-        product = self.label_engine.tmatmul(delta, pending.alpha)  # h×d, re-randomized
+        product, grad_alpha = both(
+            lambda: self.label_engine.tmatmul(delta, pending.alpha),  # h×d, re-randomized
+            lambda: self._input_gradient(grad_input, pending),
+        )
         noise_q = self._draw_noise(bwd.scale_bits)
         addend = completion_addend(pending.alpha, bwd, "tmatmul", noise_q.T)
         grad = self.label_engine.add_ints(product, addend)

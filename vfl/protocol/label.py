@@ -21,6 +21,7 @@ from vfl.crypto import (
     encryptor_side_correction,
 )
 from vfl.errors import ProtocolViolationError
+from vfl.protocol._parallel import both
 from vfl.protocol.messages import BackwardFinish, BackwardReply, FloatArray, ForwardRequest
 from vfl.protocol.spec import LayerSpec, check_packed, quantize_bounded
 
@@ -124,10 +125,18 @@ class PaillierLabelLayer:
         delta = np.asarray(delta, dtype=np.float64)
         if delta.shape != (state.rows, self.spec.out_dim):
             raise ProtocolViolationError(f"δ has shape {delta.shape}")
-        grad_input = self._cross(state.noise_share, delta)  # checks δ against its bound first
-        encrypted = self.engine.encrypt(delta, axis=1, budget=self.spec.backward_budget())
+        share, bwd = state.noise_share, self.spec.backward_budget()
+        self._check_delta(delta)
+        encrypted, grad_input = both(
+            lambda: self.engine.encrypt(delta, axis=1, budget=bwd),
+            lambda: self._cross(share, delta),
+        )
         state.delta = delta
         return BackwardReply(batch=state.batch, delta=encrypted, grad_input=grad_input)
+
+    def _check_delta(self, delta: FloatArray) -> None:
+        cross = self.spec.cross_budget()
+        quantize_bounded(delta, cross.a_bound, cross.a_frac_bits, "gradient δ", "grad_bound")
 
     def _cross(self, noise_share: PackedMatrix, delta: FloatArray) -> PackedMatrix:
         """[[E]]_H·δᵀ completed with W̃·δᵀ: decrypts to exactly (δ·Wᵀ)ᵀ, and nothing else."""
