@@ -65,11 +65,12 @@ def _read_vcf(
         return empty
     try:
         vcf = VCF(str(path), gts012=True, lazy=True, threads=1)
+        vcf_samples = list(vcf.samples)  # decoded from the header: may not be UTF-8
     except Exception as exc:  # cyvcf2 raises OSError and bare Exception on bad headers
         problems.add(path, f"unreadable VCF header ({type(exc).__name__})")
         return empty
     try:
-        cols = match_rows(path, vcf.samples, samples, problems, case_fold=case_fold, what="sample")
+        cols = match_rows(path, vcf_samples, samples, problems, case_fold=case_fold, what="sample")
         names, rows, multi = [], [], 0
         try:
             for record in vcf:
