@@ -15,6 +15,7 @@ from typing import Any
 
 from psi.buckets import DEFAULT_BUCKET_SIZE
 from psi.errors import ConfigError
+from psi.net import server_name_problem
 
 __all__ = [
     "VISIBILITIES",
@@ -44,6 +45,10 @@ class PartyConfig:
 @dataclass(frozen=True)
 class NetworkConfig:
     """Where the parties meet and how the channel is secured.
+
+    `peer_name` (feature parties) is the label party's `[party] name`. Under mutual TLS the
+    label party's certificate must carry it as a DNS subject alternative name: the handshake
+    refuses any other server at `peer`, even one with a valid certificate from the same CA.
 
     `insecure = true` turns off mutual TLS: every byte then crosses the network in clear and
     any process can claim any party name. Only for tests on loopback; it warns loudly.
@@ -181,6 +186,12 @@ def _parse_network(s: _Section, role: str | None) -> NetworkConfig:
         elif len(set(names)) != len(names):
             s.problems.append("[network] feature_parties has duplicate names")
     if not net.insecure:
+        problem = server_name_problem(net.peer_name) if net.peer_name else None
+        if role == "feature" and problem:
+            s.problems.append(
+                f"[network] peer_name {problem}: under mutual TLS it is the name the label "
+                "party's certificate must carry"
+            )
         for key in ("ca_cert", "cert", "key"):
             if getattr(net, key) is None:
                 s.problems.append(

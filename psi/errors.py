@@ -14,6 +14,7 @@ __all__ = [
     "IntersectionTooSmallError",
     "OrderMismatchError",
     "PeerError",
+    "PeerIdentityError",
     "PeerRefusedError",
     "PeerTimeoutError",
     "PeerUnreachableError",
@@ -69,6 +70,14 @@ class PeerUnreachableError(PeerError):
 
 class PeerTimeoutError(PeerError):
     """The peer answered too slowly."""
+
+
+class PeerIdentityError(PeerError):
+    """The peer is not the party the config names: its TLS certificate does not prove it.
+
+    Raised by a feature party whose TLS handshake with the label party's address failed
+    certificate verification, e.g. a server there presents another party's certificate.
+    """
 
 
 class PeerRefusedError(PeerError):

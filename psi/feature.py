@@ -179,6 +179,7 @@ def run_feature(
 
     Raises:
         PeerUnreachableError: the label party is not reachable within `timeout_s`.
+        PeerIdentityError: the server at `peer` has no certificate for `peer_name`.
         PeerRefusedError: the label party refused us (run ID, policy, identity).
         IntersectionTooSmallError / OrderMismatchError / AlignmentError: the run failed.
     """
@@ -190,9 +191,8 @@ def run_feature(
         if n.insecure or not (n.ca_cert and n.cert and n.key)
         else net.TlsFiles(n.ca_cert, n.cert, n.key)
     )
-    channel = net.make_channel(n.peer, tls)
+    channel = net.connect(n.peer, tls, server_name=n.peer_name, timeout_s=n.timeout_s)
     try:
-        net.wait_ready(channel, n.peer, n.timeout_s)
         s = _Session(cfg, net.RpcClient(channel, SERVICE, n.peer, n.timeout_s, observer))
         return _drive(s, ids, progress)
     finally:

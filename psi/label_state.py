@@ -197,7 +197,9 @@ class LabelRun:
             party = self._party(req.env, lambda p: p.bucket_seq.get(req.bucket))
             if req.bucket in party.done:
                 raise ProtocolViolationError(f"bucket {req.bucket} answered twice")
-            setup = party.setups.pop(req.bucket)
+            setup = party.setups.pop(req.bucket, None)
+            if setup is None:  # its setup was refused, or another response took it
+                raise ProtocolViolationError(f"bucket {req.bucket} has no pending setup")
         idx, _ = self._label_request(party.n_buckets, req.bucket)
         points = ecdh.parse_points(req.response, "Response")
         if len(points) != len(idx):

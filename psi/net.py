@@ -1,8 +1,11 @@
 """gRPC plumbing shared by both stages: credentials, limits, deadlines, retries, error mapping.
 
 - Mutual TLS by default: both sides present certificates from the study CA, and the server
-  checks that the client's certificate common name equals the party name it claims. Insecure
-  channels exist for tests on loopback only and log a loud warning.
+  checks that the client's certificate common name equals the party name it claims. The client
+  pins the server: the handshake accepts only a certificate that names the label party (a DNS
+  subject alternative name equal to its party name), so another holder of a study certificate
+  cannot stand in for the label party at its address. Insecure channels exist for tests on
+  loopback only and log a loud warning.
 - Explicit message-size limits on both ends, a deadline on every call, bounded retries with
   exponential backoff for UNAVAILABLE.
 - Errors cross the wire in one direction each, in one place: `abort` maps a domain error to a
@@ -12,7 +15,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
+import socket
+import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent import futures
@@ -26,6 +34,7 @@ from google.protobuf.message import DecodeError, Message
 from psi.errors import (
     AlignmentError,
     PeerError,
+    PeerIdentityError,
     PeerRefusedError,
     PeerTimeoutError,
     PeerUnreachableError,
@@ -40,8 +49,10 @@ __all__ = [
     "TlsFiles",
     "WireObserver",
     "abort",
+    "connect",
     "error_from_rpc",
     "make_channel",
+    "server_name_problem",
     "make_server",
     "peer_common_name",
     "service_handler",
@@ -55,6 +66,8 @@ _OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
 ]
 M = TypeVar("M", bound=Message)
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME = re.compile(rf"^{_DNS_LABEL}(?:\.{_DNS_LABEL})*$")
 
 #: Domain error -> status code (server side); the most specific class listed wins.
 _STATUS: dict[type[BaseException], grpc.StatusCode] = {
@@ -113,19 +126,62 @@ def make_server(listen: str, tls: TlsFiles | None, max_workers: int = 8) -> tupl
     return server, port
 
 
-def make_channel(address: str, tls: TlsFiles | None) -> grpc.Channel:
-    """Create a channel to `address`.
+def server_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a label party's identity in its certificate, or None if it can.
 
-    Under TLS the server's certificate must chain to the study CA and carry `address`'s host
-    in its subject alternative names; the label party's name is then checked on every reply
-    envelope.
+    The label party's name is matched against a DNS subject alternative name of its
+    certificate, so it must be a DNS name: labels of letters, digits and inner hyphens, joined
+    by dots, at most 64 characters (the common-name limit), and not an IP address.
+    """
+    if len(name) > 64 or not _DNS_NAME.match(name):
+        return "must be a DNS name: letters, digits and '-', dot-separated, at most 64 characters"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return None
+    return "must be a DNS name, not an IP address"
+
+
+def make_channel(address: str, tls: TlsFiles | None, *, server_name: str) -> grpc.Channel:
+    """Create a channel to `address`, where the party named `server_name` must serve.
+
+    Under TLS the server's certificate must chain to the study CA and carry `server_name` as a
+    DNS subject alternative name (`grpc.ssl_target_name_override`), whatever host `address`
+    names: a party holding another certificate from the same CA cannot pose as the label
+    party, because the handshake itself refuses it. Reply envelopes are checked for the name
+    too, but a rogue server writes its own envelopes, so they alone would not stop it.
     """
     if tls is None:
         _warn_insecure(f"channel to {address}")
         return grpc.insecure_channel(address, options=_OPTIONS)
     ca, cert, key = tls.read()
     creds = grpc.ssl_channel_credentials(ca, key, cert)
-    return grpc.secure_channel(address, creds, options=_OPTIONS)
+    options = [*_OPTIONS, ("grpc.ssl_target_name_override", server_name)]
+    return grpc.secure_channel(address, creds, options=options)
+
+
+def connect(
+    address: str, tls: TlsFiles | None, *, server_name: str, timeout_s: float
+) -> grpc.Channel:
+    """Open a channel to the party `server_name` at `address` and wait until it connects.
+
+    A failed TLS handshake is diagnosed at once instead of waiting out `timeout_s`: a server
+    whose certificate does not verify for `server_name` is not the label party, and waiting
+    would not change that.
+
+    Raises:
+        PeerIdentityError: the server at `address` presented a certificate that does not
+            verify against the study CA for `server_name`.
+        PeerUnreachableError: not connected within `timeout_s`.
+    """
+    channel = make_channel(address, tls, server_name=server_name)
+    check = None if tls is None else _identity_check(address, tls, server_name)
+    try:
+        _wait(channel, address, timeout_s, check)
+    except BaseException:
+        channel.close()
+        raise
+    return channel
 
 
 def wait_ready(channel: grpc.Channel, address: str, timeout_s: float) -> None:
@@ -134,13 +190,76 @@ def wait_ready(channel: grpc.Channel, address: str, timeout_s: float) -> None:
     Raises:
         PeerUnreachableError: not connected within `timeout_s`, naming address and timeout.
     """
+    _wait(channel, address, timeout_s, None)
+
+
+def _wait(
+    channel: grpc.Channel, address: str, timeout_s: float, check: Callable[[], None] | None
+) -> None:
+    """Wait for READY; after each failed connection attempt, run `check` (which may raise)."""
+    wake = threading.Event()
+    ready = grpc.channel_ready_future(channel)
+    ready.add_done_callback(lambda _: wake.set())
+
+    def watch(state: grpc.ChannelConnectivity) -> None:
+        if state is grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            wake.set()
+
+    deadline = time.monotonic() + timeout_s
+    if check is not None:
+        channel.subscribe(watch)
     try:
-        grpc.channel_ready_future(channel).result(timeout=timeout_s)
-    except grpc.FutureTimeoutError as exc:
-        raise PeerUnreachableError(
-            f"peer unreachable: no connection to {address} within {timeout_s:g} s "
-            "(is the label party running and listening there? TLS certificates right?)"
-        ) from exc
+        while not ready.done():
+            if not wake.wait(max(0.0, deadline - time.monotonic())):
+                raise PeerUnreachableError(
+                    f"peer unreachable: no connection to {address} within {timeout_s:g} s "
+                    "(is the label party running and listening there? TLS certificates right?)"
+                )
+            wake.clear()
+            if check is not None and not ready.done():
+                check()
+    finally:
+        if check is not None:
+            channel.unsubscribe(watch)
+        ready.cancel()
+
+
+def _identity_check(address: str, tls: TlsFiles, server_name: str) -> Callable[[], None]:
+    ca = tls.read()[0]
+
+    def check() -> None:
+        problem = _server_certificate_problem(address, ca, server_name)
+        if problem is not None:
+            raise PeerIdentityError(
+                f"the server at {address} did not present a certificate for label party "
+                f"{server_name!r} from the study CA ({problem}); refusing to connect. Another "
+                f"party, or a server that is not the label party, may be listening there; or "
+                f"the label party's certificate lacks the DNS name {server_name!r}"
+            )
+
+    return check
+
+
+def _server_certificate_problem(address: str, ca: bytes, server_name: str) -> str | None:
+    """Why the server at `address` fails TLS verification for `server_name`, or None.
+
+    A diagnostic only (gRPC's own handshake is what refuses the server): one TLS handshake
+    without a client certificate, so nothing of ours is shown to a server we do not trust.
+    None when it verifies, or when the address cannot be reached or speaks no TLS.
+    """
+    host, _, port = address.rpartition(":")
+    try:
+        context = ssl.create_default_context(cadata=ca.decode("ascii", errors="replace"))
+        context.set_alpn_protocols(["h2"])
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=5.0) as sock,
+            context.wrap_socket(sock, server_hostname=server_name),
+        ):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc)
+    except (OSError, ValueError):
+        return None
 
 
 def peer_common_name(context: grpc.ServicerContext) -> str | None:

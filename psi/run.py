@@ -2,12 +2,22 @@
 
 Outputs in the workdir: `aligned.parquet` (column `row`: this party's file row for each shared
 position 0..n-1; not written under `label-only` at a feature party nor under `size-only`) and
-`alignment.json` (sizes, policy, digest, protocol, timings, dropped counts), written last.
-Earlier outputs are removed first, so a failed run leaves nothing behind.
+`alignment.json` (sizes, policy, digest, protocol, timings, dropped counts, input digest),
+written last. Earlier outputs are removed first, so a failed run leaves nothing behind.
+
+Resuming (`resume=True`, `vfl align --resume`): alignment keeps no intermediate state worth
+resuming (it takes seconds and every party must take part in a rerun anyway), so a resumed run
+is a clean rerun over whatever a killed run left, accepted whether or not one was killed. The
+shared order is the sort order of the normalized IDs, independent of the run's ECDH keys, salt
+and bucket key, so the rerun writes the same `aligned.parquet`, byte for byte, given the same
+inputs at every party. The summary's `resume` field says what the earlier run had left and,
+after a completed one with the same inputs, whether `aligned.parquet` came out unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import resource
 import time
@@ -24,7 +34,7 @@ from psi.ids import read_ids
 from psi.label import run_label
 from psi.observer import WireObserver
 
-__all__ = ["PROTOCOL", "align"]
+__all__ = ["PROTOCOL", "align", "inputs_sha256"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,21 +60,55 @@ def _summary(cfg: PsiConfig, **fields: Any) -> dict[str, Any]:
     }
 
 
+def inputs_sha256(cfg: PsiConfig) -> str:
+    """SHA-256 over this party's ID file bytes and every setting that shapes its outputs."""
+    a, n = cfg.align, cfg.network
+    settings = {
+        "party": [cfg.party.name, cfg.party.role, cfg.party.run_id],
+        "align": [a.id_column, a.case_fold, a.on_invalid, a.visibility, a.min_intersection],
+        "peers": [n.peer_name, *n.feature_parties],
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(outputs.file_sha256(a.ids_file).encode() if a.ids_file.is_file() else b"-")
+    return digest.hexdigest()
+
+
+def _resume_report(
+    previous: outputs.PreviousRun, inputs: str, aligned: str | None
+) -> dict[str, Any]:
+    report: dict[str, Any] = {"previous": previous.state, "leftovers": previous.leftovers}
+    if previous.state == "complete":
+        report["same_inputs"] = previous.inputs_sha256 == inputs
+        report["unchanged"] = report["same_inputs"] and previous.aligned_sha256 == aligned
+        if report["same_inputs"] and not report["unchanged"]:
+            logger.warning("same inputs here, but the shared set changed: another party's did")
+    return report
+
+
 def align(
     cfg: PsiConfig,
     *,
     observer: WireObserver | None = None,
     progress: ProgressFn | None = None,
     on_listening: Callable[[int], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run this party's side of the alignment and return the summary written to disk.
+
+    With `resume`, the summary gains `resume`: what an earlier run left (`previous`: none,
+    interrupted or complete; `leftovers`: its temporary files) and, after a completed one,
+    `same_inputs` and `unchanged` (the new `aligned.parquet` is byte-identical to the old).
 
     Raises:
         InputDataError, PeerError, AlignmentError (and subclasses): nothing is written then.
     """
     t0 = time.perf_counter()
     workdir = cfg.party.workdir
+    previous = outputs.previous_run(workdir) if resume else None
+    if previous is not None:
+        logger.info("resume: the earlier run is %s", previous.state)
     outputs.clean(workdir)
+    inputs = inputs_sha256(cfg)
     ids = read_ids(
         cfg.align.ids_file,
         cfg.align.id_column,
@@ -96,11 +140,15 @@ def align(
             rows = ids.rows[np.asarray(res.ordered, dtype=np.int64)]
             digest = res.digest
     t_psi = time.perf_counter()
+    aligned_sha = None
     if rows is not None:
-        outputs.write_aligned(workdir, rows)
+        aligned_sha = outputs.file_sha256(outputs.write_aligned(workdir, rows))
+    extra = {"resume": _resume_report(previous, inputs, aligned_sha)} if previous else {}
     usage = resource.getrusage(resource.RUSAGE_SELF)
     summary = _summary(
         cfg,
+        **extra,
+        inputs_sha256=inputs,
         sizes=sizes,
         dropped=ids.dropped,
         digest=digest.hex() if digest else None,

@@ -6,6 +6,12 @@ name in a config must equal the common name of that party's certificate. This mo
 throw-away CA for tests, demos and pilots; real deployments point the config at certificates
 issued by their own CA, and nothing here is needed.
 
+Every party certificate also carries the party's name as a DNS subject alternative name, so a
+feature party can pin the label party: its TLS handshake accepts only a certificate naming the
+label party (`psi.net.make_channel`), not merely any certificate from the study CA. Party
+names are therefore DNS names (letters, digits, inner hyphens, dot-separated), compared
+without regard to case as DNS does, so two names differing only in case are refused.
+
 Threats handled here: private keys are created with mode 0600 and written atomically (a crash
 never leaves a half-written key), and existing files are never overwritten unless asked, so a
 second `init` cannot silently replace a deployed identity.
@@ -17,7 +23,6 @@ import datetime as dt
 import ipaddress
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from psi.net import server_name_problem
 from vfl.errors import ConfigError, InputDataError
 
 __all__ = ["CA_NAME", "IssuedCerts", "identity_from_cert", "init_certs"]
@@ -36,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: Common name of the generated test CA (never a valid party name, so it cannot be confused).
 CA_NAME = "vfl test CA"
-_PARTY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _KEY_MODE = 0o600
 _CERT_MODE = 0o644
 
@@ -57,13 +62,15 @@ def init_certs(
     """Create a test CA and one EC P-256 key and certificate per party under `out`.
 
     Files: `ca.pem`, `ca.key`, and `<party>.pem`, `<party>.key` per party. Keys are 0600.
-    Each party certificate has common name = party name, SAN DNS "localhost" and IP
-    127.0.0.1 and ::1 (loopback works for tests), and both serverAuth and clientAuth usage,
-    because the label party serves while the feature parties call.
+    Each party certificate has common name = party name, SAN DNS = party name (what a feature
+    party pins when it connects to the label party), DNS "localhost" and IP 127.0.0.1 and ::1
+    (loopback works for tests), and both serverAuth and clientAuth usage, because the label
+    party serves while the feature parties call.
 
     Args:
         out: directory to write into (created if missing).
-        parties: party names; letters, digits, `_`, `.`, `-`; unique.
+        parties: party names; DNS names (letters, digits, inner `-`, dot-separated, at most
+            64 characters); unique regardless of case.
         days: validity of every certificate, from now.
         force: replace existing files; otherwise any existing target is an error and
             nothing is written.
@@ -118,11 +125,11 @@ def identity_from_cert(pem: bytes | str) -> str:
 
 
 def _check_args(parties: Sequence[str], days: int) -> None:
-    problems = [f"bad party name {p!r}" for p in parties if not _PARTY_NAME.match(p)]
+    problems = [f"bad party name {p!r}: {why}" for p in parties if (why := server_name_problem(p))]
     if not parties:
         problems.append("at least one party is needed")
-    if len(set(parties)) != len(parties):
-        problems.append("party names must be unique")
+    if len({p.lower() for p in parties}) != len(parties):
+        problems.append("party names must be unique (regardless of case, as in DNS)")
     if any(p.lower() in ("ca", CA_NAME.lower()) for p in parties):
         problems.append("'ca' is reserved for the certificate authority's files")
     if not 1 <= days <= 3650:
@@ -171,9 +178,10 @@ def _party_certificate(
     now: dt.datetime,
     days: int,
 ) -> x509.Certificate:
+    dns = dict.fromkeys([name.lower(), "localhost"])  # the party's name first, once
     san = x509.SubjectAlternativeName(
         [
-            x509.DNSName("localhost"),
+            *(x509.DNSName(n) for n in dns),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
             x509.IPAddress(ipaddress.ip_address("::1")),
         ]

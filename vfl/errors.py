@@ -12,6 +12,7 @@ exit codes in one table, and the gRPC layer maps them to status codes in one pla
     ├── PeerError                            talking to another party failed
     │   ├── PeerUnreachableError
     │   ├── PeerTimeoutError
+    │   ├── PeerIdentityError                the label party's address presents another identity
     │   └── PeerRefusedError                 wrong run, policy, identity, step or sequence
     ├── ProtocolViolationError               malformed or out-of-place message
     ├── CryptoError                          Paillier engine
@@ -33,6 +34,7 @@ from psi.errors import (
     IntersectionTooSmallError,
     OrderMismatchError,
     PeerError,
+    PeerIdentityError,
     PeerRefusedError,
     PeerTimeoutError,
     PeerUnreachableError,
@@ -53,6 +55,7 @@ __all__ = [
     "KeyMismatchError",
     "OrderMismatchError",
     "PeerError",
+    "PeerIdentityError",
     "PeerRefusedError",
     "PeerTimeoutError",
     "PeerUnreachableError",

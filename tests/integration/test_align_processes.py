@@ -83,7 +83,10 @@ class Study:
         return self.configs[name]
 
     def run(
-        self, features: Sequence[str] | None = None, timeout_s: float = 240
+        self,
+        features: Sequence[str] | None = None,
+        timeout_s: float = 240,
+        args: Sequence[str] = (),
     ) -> dict[str, PartyProcess]:
         names = list(
             features if features is not None else [n for n in self.configs if n != "label"]
@@ -92,7 +95,7 @@ class Study:
             self.configs["label"],
             [self.configs[n] for n in names],
             label_address=f"127.0.0.1:{self.port}",
-            args=["--insecure"],
+            args=["--insecure", *args],
             logs=self.tmp / "logs",
             timeout_s=timeout_s,
         )

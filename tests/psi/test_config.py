@@ -105,3 +105,15 @@ def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(write(tmp_path, "[party\nname="))
+
+
+def test_peer_name_must_be_a_dns_name_under_tls(tmp_path: Path) -> None:
+    """The label party's name is pinned as a certificate DNS name, so it must be one."""
+    text = GOOD.replace(
+        'peer = "127.0.0.1:50051"', 'peer = "127.0.0.1:50051"\npeer_name = "my_lab"'
+    )
+    with pytest.raises(ConfigError, match=r"\[network\] peer_name must be a DNS name"):
+        load_config(write(tmp_path, text))
+    insecure = load_config(write(tmp_path, text), overrides={"network": {"insecure": True}})
+    assert insecure.network.peer_name == "my_lab"
+    assert load_config(write(tmp_path, GOOD)).network.peer_name == "label"

@@ -19,6 +19,7 @@ from psi import net
 from psi.config import load_psi_config
 from psi.errors import (
     AlignmentError,
+    PeerIdentityError,
     PeerRefusedError,
     PeerTimeoutError,
     PeerUnreachableError,
@@ -58,7 +59,7 @@ def test_status_codes_map_to_domain_errors_naming_the_peer(
 
 def test_unreachable_peer_names_address_and_timeout() -> None:
     port = free_port()  # nothing listens there
-    channel = net.make_channel(f"127.0.0.1:{port}", None)
+    channel = net.make_channel(f"127.0.0.1:{port}", None, server_name="label")
     with pytest.raises(PeerUnreachableError, match=rf"127.0.0.1:{port} within 0.5 s"):
         net.wait_ready(channel, f"127.0.0.1:{port}", 0.5)
     channel.close()
@@ -70,6 +71,7 @@ def _cert(
     issuer: x509.Name,
     signer: ec.EllipticCurvePrivateKey,
     ca: bool,
+    name_san: bool = True,
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -83,22 +85,28 @@ def _cert(
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
     if not ca:
-        san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        san: list[x509.GeneralName] = [x509.DNSName(name)] if name_san else []
+        san += [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     return builder.sign(signer, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A CA and certificates for 'label', 'imaging' and 'genomics', made with `cryptography`."""
+    """A CA and certificates for 'label', 'imaging' and 'genomics', made with `cryptography`.
+
+    As a study's own PKI must, each certificate names its party as a DNS SAN; `old-label`
+    is a certificate for 'label' without it (only localhost and 127.0.0.1).
+    """
     out = tmp_path_factory.mktemp("pki")
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
     ca = _cert("test CA", ca_key, ca_name, ca_key, ca=True)
     (out / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    for name in ("label", "imaging", "genomics"):
+    for name in ("label", "imaging", "genomics", "old-label"):
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(name, key, ca_name, ca_key, ca=False)
+        cn = "label" if name == "old-label" else name
+        cert = _cert(cn, key, ca_name, ca_key, ca=False, name_san=name != "old-label")
         (out / f"{name}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         (out / f"{name}.key").write_bytes(
             key.private_bytes(
@@ -197,3 +205,31 @@ def test_mutual_tls_alignment_and_certificate_identity_check(tmp_path: Path, pki
         t.join(60)
     assert all(isinstance(results[n], dict) for n in ("label", "imaging", "genomics")), results
     assert results["imaging"]["sizes"]["final"] == 30  # type: ignore[index]
+
+
+def test_label_certificate_without_its_name_is_refused_with_a_clear_message(pki: Path) -> None:
+    """A label party certificate from the study CA that lacks its party name as a DNS SAN
+    (as issued before pinning) is refused by the feature party, naming address and identity."""
+    files = {
+        n: net.TlsFiles(pki / "ca.pem", pki / f"{n}.pem", pki / f"{n}.key")
+        for n in ("label", "imaging", "old-label")
+    }
+    server, port = net.make_server("127.0.0.1:0", files["old-label"])
+    server.start()
+    address = f"127.0.0.1:{port}"
+    try:
+        with pytest.raises(PeerIdentityError) as err:
+            net.connect(address, files["imaging"], server_name="label", timeout_s=20)
+        message = str(err.value)
+        assert f"server at {address}" in message and "label party 'label'" in message
+        assert "lacks the DNS name 'label'" in message
+        good, good_port = net.make_server("127.0.0.1:0", files["label"])
+        good.start()
+        try:
+            net.connect(
+                f"127.0.0.1:{good_port}", files["imaging"], server_name="label", timeout_s=20
+            ).close()
+        finally:
+            good.stop(grace=None)
+    finally:
+        server.stop(grace=None)

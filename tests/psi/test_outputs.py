@@ -39,3 +39,53 @@ def test_clean_removes_old_outputs_and_leftover_temp_files(tmp_path: Path) -> No
     (tmp_path / "mine.txt").write_text("keep")
     outputs.clean(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_previous_run_tells_nothing_an_interrupted_run_and_a_completed_one(tmp_path: Path) -> None:
+    assert outputs.previous_run(tmp_path / "missing") == outputs.PreviousRun("none")
+    assert outputs.previous_run(tmp_path).state == "none"
+    (tmp_path / ".vfl-tmp-abc").write_bytes(b"half")
+    assert outputs.previous_run(tmp_path) == outputs.PreviousRun("interrupted", 1)
+    outputs.clean(tmp_path)
+    path = outputs.write_aligned(tmp_path, np.array([3, 1]))
+    interrupted = outputs.previous_run(tmp_path)  # no alignment.json: not complete
+    assert interrupted.state == "interrupted"
+    assert interrupted.aligned_sha256 == outputs.file_sha256(path)
+    outputs.write_summary(tmp_path, {"inputs_sha256": "ab"})
+    assert outputs.previous_run(tmp_path) == outputs.PreviousRun(
+        "complete", 0, "ab", outputs.file_sha256(path)
+    )
+
+
+def _write_in_child(target: Path, fault: str | None) -> int:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != outputs.FAULT_ENV}
+    if fault is not None:
+        env[outputs.FAULT_ENV] = fault
+    code = (
+        "import sys; from pathlib import Path; from psi.outputs import atomic_write; "
+        "atomic_write(Path(sys.argv[1]), lambda fh: fh.write(b'whole'))"
+    )
+    return subprocess.run([sys.executable, "-c", code, str(target)], env=env).returncode
+
+
+@pytest.mark.parametrize("point", ["before-rename", "after-rename"])
+def test_fault_injection_kills_the_writer_at_its_point(tmp_path: Path, point: str) -> None:
+    target = tmp_path / "epoch-0002.pt"
+    assert _write_in_child(target, f"{point}:epoch-0002.pt") == -9  # SIGKILL, as a crash
+    left = sorted(p.name for p in tmp_path.iterdir())
+    if point == "before-rename":
+        assert len(left) == 1 and left[0].startswith(outputs.TMP_PREFIX)
+        assert outputs.sweep_temporaries(tmp_path) == 1
+        assert list(tmp_path.iterdir()) == []
+    else:
+        assert left == ["epoch-0002.pt"] and target.read_bytes() == b"whole"
+
+
+def test_fault_injection_is_inert_for_other_files_and_when_unset(tmp_path: Path) -> None:
+    assert _write_in_child(tmp_path / "a.pt", "before-rename:epoch-0002.pt") == 0
+    assert _write_in_child(tmp_path / "b.pt", None) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.pt"]

@@ -17,6 +17,7 @@ def test_psi_all_is_pinned() -> None:
         "OrderMismatchError",
         "PartyConfig",
         "PeerError",
+        "PeerIdentityError",
         "PeerRefusedError",
         "PeerTimeoutError",
         "PeerUnreachableError",

@@ -82,7 +82,7 @@ def test_certificate_contents(pki: Path) -> None:
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
     assert leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert san.get_values_for_type(x509.DNSName) == ["imaging", "localhost"]
     assert {str(ip) for ip in san.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
     eku = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
@@ -136,7 +136,18 @@ def test_refuses_overwrite_unless_forced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("parties", "days"),
-    [([], 10), (["a", "a"], 10), (["../x"], 10), (["ca"], 10), (["a"], 0)],
+    [
+        ([], 10),
+        (["a", "a"], 10),
+        (["Label", "label"], 10),  # one DNS name
+        (["../x"], 10),
+        (["my_lab"], 10),  # not a DNS name: could not be pinned
+        (["-a"], 10),
+        (["127.0.0.1"], 10),
+        (["a" * 65], 10),
+        (["ca"], 10),
+        (["a"], 0),
+    ],
 )
 def test_bad_arguments(tmp_path: Path, parties: list[str], days: int) -> None:
     with pytest.raises(ConfigError):

@@ -30,7 +30,10 @@ def certs() -> None:
 @click.option(
     "--parties",
     required=True,
-    help="Comma-separated party names; each becomes a certificate's common name.",
+    help=(
+        "Comma-separated party names (DNS names: letters, digits, '-', '.'); each becomes a "
+        "certificate's common name and DNS subject alternative name."
+    ),
 )
 @click.option("--days", default=365, show_default=True, help="Validity of every certificate.")
 @click.option("--force", is_flag=True, help="Replace existing files (default: refuse).")
@@ -38,7 +41,9 @@ def certs() -> None:
 def init(out: Path, parties: str, days: int, force: bool, fmt: str) -> None:
     """Create a test CA and a key + certificate per party (keys are written 0600).
 
-    The party name in each party's config must equal its certificate's common name.
+    The party name in each party's config must equal its certificate's common name. Each
+    certificate also carries its party name as a DNS name: feature parties accept a label
+    party only if its certificate names it (their [network] peer_name).
     """
     names = [p.strip() for p in parties.split(",") if p.strip()]
     if not names:

@@ -51,7 +51,8 @@ change, per site:
                   site), workdir
   [network]       label party: listen, feature_parties; feature party: peer (the label
                   party's host:port) and peer_name; ca_cert, cert, key: files from your
-                  own CA, or for a pilot
+                  own CA (the label party's certificate must carry its party name as a
+                  DNS SAN), or for a pilot
                   `vfl certs init --out certs --parties label,imaging,genomics`
   [align]         ids_file (CSV or Parquet), id_column: where the patient IDs are
   [data.image]    path: a manifest CSV (ID column + path_column) or a folder with one

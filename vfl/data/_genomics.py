@@ -11,9 +11,11 @@ Allele-frequency filtering is fitted too, on the training rows only (`vfl.data.f
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,10 @@ from numpy.typing import NDArray
 from vfl.data._config import GenomicsSpec
 from vfl.data._problems import Problems
 from vfl.data._tables import match_rows, read_table
+from vfl.data._vcf_lines import VcfLayout, VcfLineError, scan_vcf_lines
+
+if TYPE_CHECKING:
+    from cyvcf2 import VCF
 
 __all__ = ["GenomicsMatrix", "load_genomics"]
 
@@ -54,42 +60,99 @@ def _variant_name(record: object) -> str:
     return f"{chrom}:{pos}:{ref}:{alt[0]}"
 
 
-def _read_vcf(
-    path: Path, samples: Sequence[str | None], problems: Problems, case_fold: bool
-) -> GenomicsMatrix:
+def _declare_contigs(vcf: VCF, layout: VcfLayout) -> str | None:
+    """Declare in the header every contig a record names.
+
+    An undeclared contig is a crash risk (`vfl.data._vcf_lines` says why). Returns a problem
+    message if one cannot be declared.
+    """
+    declared = {h.info().get("ID") for h in vcf.header_iter() if h.type == "CONTIG"}
+    missing = sorted(layout.contigs - declared)
+    for name in missing:
+        vcf.add_to_header(f"##contig=<ID={name}>")
+    if missing:
+        _log.info("VCF: declared %d contig(s) missing from the header", len(missing))
+        declared = {h.info().get("ID") for h in vcf.header_iter() if h.type == "CONTIG"}
+    if not layout.contigs <= declared:
+        return "a record names a contig that cannot be declared in the header"
+    return None
+
+
+def _open_vcf(path: Path, problems: Problems) -> VCF | None:
+    """Open a VCF and read its header, or report why it cannot be read."""
     from cyvcf2 import VCF
 
-    empty = GenomicsMatrix(np.zeros((len(samples), 0), np.float32), (), "dosage")
-    if not path.is_file():
-        problems.add(path, "file not found")
-        return empty
     try:
         vcf = VCF(str(path), gts012=True, lazy=True, threads=1)
+        _ = list(vcf.samples)  # decoded from the header: may not be UTF-8
     except Exception as exc:  # cyvcf2 raises OSError and bare Exception on bad headers
         problems.add(path, f"unreadable VCF header ({type(exc).__name__})")
-        return empty
+        return None
+    return vcf
+
+
+def _check_lines(vcf: VCF, path: Path, problems: Problems) -> VcfLayout | None:
+    """Scan every record line and declare its contigs, or report the first bad line."""
     try:
-        cols = match_rows(path, vcf.samples, samples, problems, case_fold=case_fold, what="sample")
-        names, rows, multi = [], [], 0
-        try:
-            for record in vcf:
-                if len(record.ALT) != 1:
-                    multi += 1
-                    continue
-                names.append(_variant_name(record))
-                rows.append(np.asarray(record.gt_types, dtype=np.int8)[np.maximum(cols, 0)])
-        except Exception as exc:  # htslib parse error mid-file: truncated or malformed line
-            problems.add(path, f"malformed VCF record after {len(rows) + multi} variants ({exc})")
-    finally:
-        vcf.close()
+        layout = scan_vcf_lines(path)
+        why = None if layout.binary else _declare_contigs(vcf, layout)
+    except VcfLineError as exc:
+        why = f"malformed VCF, {exc}"
+    except (OSError, EOFError, zlib.error) as exc:  # gzip stream cut short or corrupt
+        why = f"unreadable VCF ({type(exc).__name__})"
+    except Exception as exc:  # a contig in the header does not decode
+        why = f"unreadable VCF header ({type(exc).__name__})"
+    if why is not None:
+        problems.add(path, why)
+        return None
+    return layout
+
+
+def _read_records(
+    vcf: VCF, layout: VcfLayout, path: Path, cols: NDArray[np.int64], problems: Problems
+) -> GenomicsMatrix | None:
+    names, rows, multi = [], [], 0
+    try:
+        for record in vcf:
+            if len(record.ALT) != 1:
+                multi += 1
+                continue
+            names.append(_variant_name(record))
+            rows.append(np.asarray(record.gt_types, dtype=np.int8)[np.maximum(cols, 0)])
+    except Exception as exc:  # htslib parse error mid-file: a malformed field
+        k = len(rows) + multi + 1
+        where = f"record {k}" if layout.binary else f"line {layout.header_lines + k}"
+        problems.add(path, f"malformed VCF record at {where} ({type(exc).__name__})")
+        return None
     if not rows:
         problems.add(path, "no bi-allelic variants")
-        return empty
+        return None
     codes = np.stack(rows, axis=1)
     values = codes.astype(np.float32)
     values[codes == _UNKNOWN] = np.nan
     _log.info("VCF: %d bi-allelic variants, %d multi-allelic skipped", len(names), multi)
     return GenomicsMatrix(values, tuple(names), "dosage")
+
+
+def _read_vcf(
+    path: Path, samples: Sequence[str | None], problems: Problems, case_fold: bool
+) -> GenomicsMatrix:
+    empty = GenomicsMatrix(np.zeros((len(samples), 0), np.float32), (), "dosage")
+    if not path.is_file():
+        problems.add(path, "file not found")
+        return empty
+    vcf = _open_vcf(path, problems)
+    if vcf is None:
+        return empty
+    try:
+        cols = match_rows(
+            path, list(vcf.samples), samples, problems, case_fold=case_fold, what="sample"
+        )
+        layout = _check_lines(vcf, path, problems)
+        matrix = None if layout is None else _read_records(vcf, layout, path, cols, problems)
+    finally:
+        vcf.close()
+    return empty if matrix is None else matrix
 
 
 def _read_matrix(

@@ -56,11 +56,16 @@ def _read_dicom_file(path: Path) -> tuple[tuple[float, ...], Array]:
         pixels = np.asarray(ds.pixel_array, dtype=np.float32)
     except Exception as exc:  # truncated or undecodable pixel data
         raise _Unreadable("truncated or undecodable DICOM pixel data") from exc
-    slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-    position = getattr(ds, "ImagePositionPatient", None)
-    key = (float(position[2]) if position is not None else 0.0, float(ds.get("InstanceNumber", 0)))
-    return key, pixels * slope + intercept
+    try:  # pydicom parses these lazily: a corrupt value fails here, with any type
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        position = getattr(ds, "ImagePositionPatient", None)
+        z = float(position[2]) if position is not None else 0.0
+        key = (z, float(ds.get("InstanceNumber", 0)))
+    except Exception as exc:
+        raise _Unreadable(f"unreadable DICOM position or rescale ({type(exc).__name__})") from exc
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite results are reported
+        return key, pixels * slope + intercept
 
 
 def _read_dicom(path: Path) -> Array:
@@ -125,6 +130,11 @@ def _patient_paths(
     return [base / str(paths[r]) if r >= 0 and paths[r] else None for r in rows]
 
 
+#: numpy dtype kinds read as pixel values (bool, signed, unsigned, float); complex, text,
+#: dates and records are refused rather than silently cast.
+_NUMERIC_KINDS = "biuf"
+
+
 def _read_arrays(spec: ImageSpec, rows: Sequence[int], problems: Problems) -> list[Array | None]:
     try:
         if spec.format == "npy":
@@ -135,15 +145,24 @@ def _read_arrays(spec: ImageSpec, rows: Sequence[int], problems: Problems) -> li
                     problems.add(spec.path, f"no array {spec.npz_key!r} (has {sorted(npz.files)})")
                     return [None] * len(rows)
                 data = npz[spec.npz_key]
-    except (OSError, ValueError, EOFError) as exc:
+    except Exception as exc:  # numpy's header parser also raises SyntaxError, TokenError, ...
         problems.add(spec.path, f"unreadable array file ({type(exc).__name__})")
+        return [None] * len(rows)
+    if data.ndim == 0 or data.dtype.kind not in _NUMERIC_KINDS:
+        problems.add(
+            spec.path, f"expected a numeric array of images, got {data.dtype} {data.shape}"
+        )
         return [None] * len(rows)
     bad = [pos for pos, r in enumerate(rows) if not 0 <= r < data.shape[0]]
     problems.add_at(spec.path, bad, f"row outside the array's first axis ({data.shape[0]})")
     skip = set(bad)
-    return [
-        None if pos in skip else np.asarray(data[r], dtype=np.float32) for pos, r in enumerate(rows)
-    ]
+    return [None if pos in skip else _as_float32(data[r]) for pos, r in enumerate(rows)]
+
+
+def _as_float32(values: Array) -> Array:
+    """Cast to float32; values out of range become inf and are reported as non-finite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.asarray(values, dtype=np.float32)
 
 
 def _read_patients(

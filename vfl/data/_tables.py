@@ -61,7 +61,7 @@ def read_table(path: Path, problems: Problems, *, text_columns: Sequence[str] = 
             if col in frame.columns:
                 frame[col] = frame[col].fillna("")
         return frame
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+    except Exception as exc:  # pyarrow/pandas raise many types (KeyError on bad metadata, ...)
         problems.add(path, f"unreadable table ({type(exc).__name__})")
         return pd.DataFrame()
 

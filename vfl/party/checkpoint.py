@@ -3,11 +3,14 @@
 A checkpoint holds only the party's own state (its tower, optimizer, weight share, RNG
 state, step). Files are written to a temporary name, fsynced and renamed, so a process
 killed at any instant leaves either the previous checkpoint or the new one, never half of one.
+The temporary file a killed writer leaves behind is never read as a checkpoint (its name does
+not match); `vfl train` and `vfl predict` remove it when the party restarts
+(`psi.outputs.sweep_temporaries`). Crashes inside a checkpoint write are tested with the
+`VFL_FAULT_INJECT` hook of `psi.outputs.atomic_write`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any, BinaryIO
 
 import torch
 
-from psi.outputs import atomic_write
+from psi.outputs import atomic_write, file_sha256
 from vfl.errors import CheckpointError
 
 __all__ = ["CheckpointStore", "atomic_write_bytes", "file_sha256"]
@@ -31,15 +34,6 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         handle.write(data)
 
     atomic_write(path, write)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class CheckpointStore:

@@ -391,7 +391,7 @@ class LabelCoordinator:
         self._session = secrets.token_hex(8)
         self._rollback = True
         self._resume_epoch = self.store.latest()
-        saved = self.store.load(self._resume_epoch) if self._resume_epoch else {}
+        saved = self.store.load(self._resume_epoch) if self._resume_epoch else self._model
         self._shares = dict(saved.get("layers", {}))
         self._parties.clear()
         self._cv.notify_all()

@@ -21,6 +21,7 @@ from torch import nn
 from psi import net
 from psi.config import NetworkConfig
 from psi.observer import NullObserver, WireObserver
+from psi.outputs import sweep_temporaries
 from vfl.config import Config
 from vfl.data import (
     DataConfig,
@@ -186,6 +187,8 @@ def run_stage2(
     """
     s2 = parse_stage2(config)
     workdir = config.party.workdir
+    for directory in (workdir, workdir / "checkpoints", workdir / "model"):
+        sweep_temporaries(directory)  # what a process killed mid-write left; never read
     alignment = read_alignment(workdir)
     manifest: dict[str, Any] = {}
     model_state: dict[str, Any] = {}

@@ -136,17 +136,15 @@ class GrpcTrainClient:
     ) -> GrpcTrainClient:
         """Open a channel to `address` (mTLS unless `tls` is None), wait until it connects.
 
+        Under mTLS the server must present a certificate naming `peer_name` (a DNS subject
+        alternative name): another party's certificate from the same CA is refused.
         Other arguments as for the constructor.
 
         Raises:
             PeerUnreachableError: no connection within `connect_timeout_s`, naming `address`.
+            PeerIdentityError: the server at `address` has no certificate for `peer_name`.
         """
-        channel = net.make_channel(address, tls)
-        try:
-            net.wait_ready(channel, address, connect_timeout_s)
-        except BaseException:
-            channel.close()
-            raise
+        channel = net.connect(address, tls, server_name=peer_name, timeout_s=connect_timeout_s)
         return cls(
             channel,
             address=address,

@@ -215,7 +215,7 @@ def test_server_down_is_unreachable_naming_the_address_within_the_timeout():
         GrpcTrainClient.connect(address, None, connect_timeout_s=0.5, run_id=RUN, me="imaging")
     assert time.monotonic() - t0 < 3
 
-    channel = net.make_channel(address, None)
+    channel = net.make_channel(address, None, server_name="label")
     client = GrpcTrainClient(
         channel,
         address=address,

@@ -7,7 +7,7 @@ import os
 import grpc
 import numpy as np
 import pytest
-from transport_fakes import raw_call
+from transport_fakes import GrpcRig, raw_call
 
 from protocols import train_pb2
 from vfl.protocol import ForwardRequest, Hello
@@ -80,30 +80,44 @@ def _rss_bytes():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
-def test_soak_two_parties_2000_forward_round_trips_without_growth(rig, engine):
+THREE = ("imaging", "genomics", "clinical")
+
+
+def _concurrently(parties, run, per_party):
     from concurrent import futures
 
+    with futures.ThreadPoolExecutor(len(parties)) as pool:
+        list(pool.map(run, parties, [per_party] * len(parties)))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.parametrize(
+    ("parties", "per_party"), [(THREE[:2], 1000), (THREE, 1000)], ids=["2x1000", "3x1000"]
+)
+def test_soak_forward_round_trips_with_ciphertexts_without_growth(
+    service, engine, parties, per_party
+):
+    """One label server, 2 or 3 parties calling at once: no growth of fds, memory or cache."""
     from vfl.crypto import ProductBudget
 
     rows = engine.encrypt(np.zeros((8, 3)), 0, ProductBudget(x_bound=1.0, a_bound=1.0, n_terms=4))
     key = engine.public_key.to_bytes()
-    clients = {p: rig.client(p) for p in ("imaging", "genomics")}
+    with GrpcRig(service, parties=parties, label_key=engine.public_key) as rig:
+        clients = {p: rig.client(p) for p in parties}
 
-    def run(party, n):
-        c = clients[party]
-        s = c.hello(party, Hello(party, "train", "paillier", 3, 10, "d", public_key=key)).session
-        for b in range(n):
-            c.forward(party, s, ForwardRequest(b, projection=rows))
+        def run(party, n):
+            c = clients[party]
+            hello = Hello(party, "train", "paillier", 3, 10, "d", public_key=key)
+            s = c.hello(party, hello).session
+            for b in range(n):
+                c.forward(party, s, ForwardRequest(b, projection=rows))
 
-    with futures.ThreadPoolExecutor(2) as pool:
-        list(pool.map(run, clients, [100, 100]))  # warm up
+        _concurrently(parties, run, 100)  # warm up
         fds, rss = _open_fds(), _rss_bytes()
-        rig.service.calls.clear()
-        list(pool.map(run, clients, [1000, 1000]))
+        service.calls.clear()
+        _concurrently(parties, run, per_party)
 
-    assert len(rig.service.named("forward")) == 2000
-    assert _open_fds() <= fds + 2
-    assert _rss_bytes() - rss < 32 * 2**20
-    assert len(rig.servicer._last) == 2
+        assert len(service.named("forward")) == len(parties) * per_party
+        assert _open_fds() <= fds + 2
+        assert _rss_bytes() - rss < 32 * 2**20
+        assert len(rig.servicer._last) == len(parties)
