@@ -29,6 +29,11 @@ __all__ = ["IdSet", "iter_column", "normalize", "read_ids"]
 logger = logging.getLogger(__name__)
 
 _BLOCK = 1 << 22  # CSV read block (4 MiB): bounds memory per batch.
+_ID_KINDS = "string large_string string_view binary large_binary binary_view fixed_size_binary"
+_ID_TYPES = tuple(  # the *_view types need pyarrow 16
+    getattr(pa.types, f"is_{k}") for k in [*_ID_KINDS.split(), "integer", "null"]
+    if hasattr(pa.types, f"is_{k}")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,21 +59,62 @@ def normalize(value: str, *, case_fold: bool) -> str:
     return text.casefold() if case_fold else text
 
 
+def _is_id_type(kind: pa.DataType) -> bool:
+    """Text, bytes or integers: the types whose cells have one obvious text form.
+
+    Floats are refused (an integer ID with a missing value becomes ``123.0`` in pandas, which
+    would silently never match the other party's ``123``), and so are booleans, dates and
+    nested types.
+    """
+    if pa.types.is_dictionary(kind):
+        return _is_id_type(kind.value_type)
+    return any(check(kind) for check in _ID_TYPES)
+
+
+def _as_bytes(chunk: pa.Array) -> pa.Array:
+    """Text cells as raw bytes, as the CSV reader gives them.
+
+    A Parquet file can hold strings that are not UTF-8: decoding them is the caller's job
+    (counted as invalid, never an exception).
+    """
+    if pa.types.is_dictionary(chunk.type):
+        chunk = chunk.dictionary_decode()
+    if pa.types.is_string(chunk.type) or str(chunk.type) == "string_view":
+        return chunk.cast(pa.binary())
+    if pa.types.is_large_string(chunk.type):
+        return chunk.cast(pa.large_binary())
+    return chunk
+
+
+def _parquet_chunks(path: Path, column: str) -> Iterator[pa.Array]:
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if column not in names:
+        raise InputDataError(f"column {column!r} not found in {path}")
+    if names.count(column) > 1:
+        raise InputDataError(f"{path} has {names.count(column)} columns named {column!r}")
+    kind = pf.schema_arrow.field(column).type
+    if not _is_id_type(kind):
+        raise InputDataError(
+            f"{path}, column {column!r}: IDs must be text or integers, not {kind} "
+            "(store them as strings)"
+        )
+    for batch in pf.iter_batches(columns=[column], batch_size=65536):
+        yield _as_bytes(batch.column(0))
+
+
 def iter_column(path: Path, column: str) -> Iterator[pa.Array]:
-    """Yield one column of a CSV or Parquet file in chunks (CSV cells as raw bytes).
+    """Yield one column of a CSV or Parquet file in chunks (text cells as raw bytes).
 
     Raises:
-        InputDataError: missing file or column, or an unreadable file.
+        InputDataError: missing file or column, a Parquet column that is not text or
+            integers, or an unreadable file.
     """
     if not path.is_file():
         raise InputDataError(f"ID file not found: {path}")
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            pf = pq.ParquetFile(path)
-            if column not in pf.schema_arrow.names:
-                raise InputDataError(f"column {column!r} not found in {path}")
-            for batch in pf.iter_batches(columns=[column], batch_size=65536):
-                yield batch.column(0)
+            yield from _parquet_chunks(path, column)
             return
         reader = pacsv.open_csv(
             path,
@@ -79,7 +125,11 @@ def iter_column(path: Path, column: str) -> Iterator[pa.Array]:
         )
         for batch in reader:
             yield batch.column(0)
-    except (pa.ArrowInvalid, pa.ArrowKeyError, OSError) as exc:
+    except UnicodeDecodeError as exc:  # pyarrow decodes Parquet column names as UTF-8
+        raise InputDataError(
+            f"cannot read {path}: its schema holds text that is not UTF-8"
+        ) from exc
+    except (pa.ArrowException, OSError) as exc:  # any corruption pyarrow detects
         if "include_columns" in str(exc) or "not exist" in str(exc):
             raise InputDataError(f"column {column!r} not found in {path}") from exc
         raise InputDataError(f"cannot read {path}: {type(exc).__name__}") from exc

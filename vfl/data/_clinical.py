@@ -12,9 +12,12 @@ from numpy.typing import NDArray
 
 from vfl.data._config import LabelSpec, TableSpec
 from vfl.data._problems import Problems
-from vfl.data._tables import match_rows, read_table
+from vfl.data._tables import FLOAT32_MAX, match_rows, read_table, to_float32
 
 __all__ = ["Labels", "TableData", "load_labels", "load_table"]
+
+
+_OUT_OF_RANGE = "value beyond the float32 range (±3.4e38)"
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,12 @@ def load_table(
     if id_col not in frame.columns or any(c not in numeric for c in columns) or not columns:
         return empty
     rows = match_rows(spec.path, frame[id_col].tolist(), ids, problems, case_fold=case_fold)
-    values = frame[columns].to_numpy(dtype=np.float32)[np.maximum(rows, 0)]
+    values, huge = to_float32(frame[columns].to_numpy(dtype=np.float64)[np.maximum(rows, 0)])
     for j, col in enumerate(columns):
-        bad = np.flatnonzero((rows >= 0) & ~np.isfinite(values[:, j]))
+        bad = np.flatnonzero((rows >= 0) & ~np.isfinite(values[:, j]) & ~huge[:, j])
         problems.add_at(spec.path, bad.tolist(), f"column {col!r}: missing, NaN or infinite value")
+        big = np.flatnonzero((rows >= 0) & huge[:, j])
+        problems.add_at(spec.path, big.tolist(), f"column {col!r}: {_OUT_OF_RANGE}")
     return TableData(values, tuple(columns))
 
 
@@ -159,11 +164,13 @@ def _regression(
         if p in skip:
             continue
         try:
-            values[p] = float(cells[p])
+            value = float(cells[p])
         except ValueError:
             bad.append(p)
             continue
-        if not math.isfinite(values[p]):
+        if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             bad.append(p)
-    problems.add_at(spec.path, bad, f"column {spec.column!r}: not a finite number")
+            continue
+        values[p] = value
+    problems.add_at(spec.path, bad, f"column {spec.column!r}: not a finite number within ±3.4e38")
     return Labels(values, "regression", ())

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from vfl.data._config import GenomicsSpec
 from vfl.data._problems import Problems
-from vfl.data._tables import match_rows, read_table
+from vfl.data._tables import match_rows, read_table, to_float32
 from vfl.data._vcf_lines import VcfLayout, VcfLineError, scan_vcf_lines
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ __all__ = ["GenomicsMatrix", "load_genomics"]
 _log = logging.getLogger(__name__)
 
 _UNKNOWN = 3  # cyvcf2 gt_types code for a missing call when gts012=True
+_OUT_OF_RANGE = "values beyond the float32 range (±3.4e38)"
 
 
 @dataclass(frozen=True)
@@ -175,10 +176,11 @@ def _read_matrix(
         problems.add(spec.path, f"non-numeric columns: {', '.join(map(str, text))}")
         return empty
     rows = match_rows(spec.path, frame[id_column].tolist(), ids, problems, case_fold=case_fold)
-    values = frame[features].to_numpy(dtype=np.float32)[np.maximum(rows, 0)]
+    values, huge = to_float32(frame[features].to_numpy(dtype=np.float64)[np.maximum(rows, 0)])
     ok = rows >= 0
-    bad = np.flatnonzero(ok & ~np.isfinite(values).all(axis=1))
+    bad = np.flatnonzero(ok & ~(np.isfinite(values) | huge).all(axis=1))
     problems.add_at(spec.path, bad.tolist(), "NaN or infinite values")
+    problems.add_at(spec.path, np.flatnonzero(ok & huge.any(axis=1)).tolist(), _OUT_OF_RANGE)
     if spec.values == "dosage":
         outside = ok & np.isfinite(values).all(axis=1) & ((values < 0) | (values > 2)).any(axis=1)
         problems.add_at(spec.path, np.flatnonzero(outside).tolist(), "dosage outside [0, 2]")

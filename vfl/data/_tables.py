@@ -20,12 +20,28 @@ from numpy.typing import NDArray
 from psi.ids import normalize
 from vfl.data._problems import Problems
 
-__all__ = ["match_rows", "normalize_id", "read_table", "select_ids"]
+__all__ = ["FLOAT32_MAX", "match_rows", "normalize_id", "read_table", "select_ids", "to_float32"]
 
 _log = logging.getLogger(__name__)
 
 _CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".gz"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+#: The largest finite float32: features and targets are float32, larger values cannot be held.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def to_float32(values: object) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Cast numbers to float32, flagging the finite ones beyond its range (about ±3.4e38).
+
+    A plain cast turns them into inf with numpy's overflow RuntimeWarning, whether it fires
+    depending on the input; flagged here, they are reported as out of range, always.
+    """
+    wide = np.asarray(values, dtype=np.float64)
+    huge = np.isfinite(wide) & (np.abs(wide) > FLOAT32_MAX)
+    with np.errstate(over="ignore"):
+        return wide.astype(np.float32), huge
 
 
 def normalize_id(raw: str, *, case_fold: bool = False) -> str:

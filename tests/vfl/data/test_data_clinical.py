@@ -117,3 +117,27 @@ def test_non_numeric_feature_column_is_refused(out: Path) -> None:
     cfg = DataConfig(table, "patient_id", table=TableSpec(table, columns=("smoker",)))
     with pytest.raises(InputDataError, match="non-numeric columns .*smoker"):
         load_party_data(cfg)
+
+
+def test_values_beyond_float32_are_reported_not_a_runtime_warning(out: Path) -> None:
+    """5e300 is a valid float64 but no float32: the cast used to raise numpy's overflow
+    RuntimeWarning (an error under this suite's filterwarnings; seen once as a flaky
+    failure of test_loader_fuzz.py::test_table_bytes when a byte flip wrote an exponent)."""
+    table = _table(
+        out,
+        age=[50.0, 5e300, 70.0, -1e39, 3.4e38, np.nan],
+        shrink=["0.1", "1e300", "-2e39", "3.3e38", "0.5", "0"],
+    )
+    ids = ids_csv(out / "ids.csv", IDS)
+    cfg = DataConfig(
+        ids,
+        "patient_id",
+        labels=LabelSpec(table, "shrink", task="regression"),
+        table=TableSpec(table, columns=("age",)),
+    )
+    with pytest.raises(InputDataError) as info:
+        load_party_data(cfg)
+    message = str(info.value)
+    assert "column 'age': value beyond the float32 range (±3.4e38) at 2 positions: 1, 3" in message
+    assert "column 'age': missing, NaN or infinite value at position 5" in message
+    assert "column 'shrink': not a finite number within ±3.4e38 at 2 positions: 1, 2" in message

@@ -91,6 +91,10 @@ def test_dosage_matrix_csv_with_nan_and_out_of_range_values(out: Path) -> None:
         load_party_data(cfg)
     assert "NaN or infinite values at position 2" in str(info.value)
     assert "dosage outside [0, 2] at position 1" in str(info.value)
+    matrix["rs2"] = [0.0, 1e300, 2.0, 1.0]  # no float32: reported, not a RuntimeWarning
+    matrix.to_csv(out / "m.csv", index=False)
+    with pytest.raises(InputDataError, match=r"beyond the float32 range \(±3.4e38\) at position 2"):
+        load_party_data(cfg)
     matrix["rs2"] = [0.5, 1.5, 2.0, 1.0]
     matrix.to_parquet(out / "m.parquet")
     cfg = DataConfig(ids, "patient_id", genomics=GenomicsSpec("matrix", out / "m.parquet"))
