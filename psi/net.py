@@ -327,12 +327,36 @@ def _observed_parser(observer: WireObserver, cls: type[M]) -> Callable[[bytes], 
     return parse
 
 
+Behaviour = Callable[[Any, grpc.ServicerContext], Message]
+
+
+def _parsing(behaviour: Behaviour, parse: Callable[[bytes], Message]) -> Behaviour:
+    """Parse the request inside the call, so malformed bytes get INVALID_ARGUMENT.
+
+    (A gRPC request deserializer that raises makes gRPC answer INTERNAL, "Exception
+    deserializing request!", which tells the sender nothing.)
+    """
+
+    def handle(data: bytes, context: grpc.ServicerContext) -> Message:
+        try:
+            request = parse(data)
+        except ProtocolViolationError as exc:
+            logger.warning("refused a request from %s: %s", context.peer(), exc)
+            abort(context, exc)
+        return behaviour(request, context)
+
+    return handle
+
+
 def service_handler(
     service: str,
-    methods: Mapping[str, tuple[Callable[[Any, grpc.ServicerContext], Message], type[Message]]],
+    methods: Mapping[str, tuple[Behaviour, type[Message]]],
     observer: WireObserver | None = None,
 ) -> grpc.GenericRpcHandler:
     """Build a handler for `service` whose unary methods are observed on the wire.
+
+    Each method receives the raw request bytes and parses them itself: a malformed request
+    is answered INVALID_ARGUMENT ("malformed <message>") and logged, never INTERNAL.
 
     Args:
         service: full service name, e.g. "vfl.align.Alignment".
@@ -342,8 +366,7 @@ def service_handler(
     obs = observer or NullObserver()
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            behaviour,
-            request_deserializer=_observed_parser(obs, request_cls),
+            _parsing(behaviour, _observed_parser(obs, request_cls)),
             response_serializer=_observed_serializer(obs, "send"),
         )
         for name, (behaviour, request_cls) in methods.items()
@@ -377,16 +400,17 @@ class RpcClient:
             ProtocolViolationError: the peer rejected our message, or sent a malformed one.
         """
         timeout = timeout_s or self.timeout_s
+        # Raw reply bytes, parsed here: a malformed reply is a ProtocolViolationError naming
+        # the peer, not gRPC's "Exception deserializing response!".
         stub = self._channel.unary_unary(
             f"/{self._service}/{method}",
             request_serializer=_observed_serializer(self._observer, "send"),
-            response_deserializer=_observed_parser(self._observer, reply_cls),
         )
+        parse = _observed_parser(self._observer, reply_cls)
         delay = 0.2
         for attempt in range(self._retries + 1):
             try:
-                reply: M = stub(request, timeout=timeout)
-                return reply
+                data: bytes = stub(request, timeout=timeout)
             except grpc.RpcError as exc:
                 retry = isinstance(exc, grpc.Call) and exc.code() == grpc.StatusCode.UNAVAILABLE
                 if not retry or attempt == self._retries:
@@ -394,4 +418,9 @@ class RpcClient:
                 logger.info("%s unavailable; retry %d in %.1f s", method, attempt + 1, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+                continue
+            try:
+                return parse(data)
+            except ProtocolViolationError as exc:
+                raise ProtocolViolationError(f"peer at {self.address} sent a {exc}") from exc
         raise AssertionError("unreachable")  # pragma: no cover

@@ -65,6 +65,58 @@ def test_unreachable_peer_names_address_and_timeout() -> None:
     channel.close()
 
 
+def _serve(handler: grpc.GenericRpcHandler) -> tuple[grpc.Server, str]:
+    server, port = net.make_server("127.0.0.1:0", None)
+    server.add_generic_rpc_handlers((handler,))
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def test_malformed_request_is_invalid_argument_and_the_server_stays_up() -> None:
+    from protocols import common_pb2, train_pb2
+
+    seen: list[str] = []
+
+    def echo(request: train_pb2.Ack, context: grpc.ServicerContext) -> train_pb2.Ack:
+        seen.append(request.env.run_id)
+        return request
+
+    handler = net.service_handler("t.T", {"Echo": (echo, train_pb2.Ack)})
+    server, address = _serve(handler)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            raw = channel.unary_unary("/t.T/Echo")
+            with pytest.raises(grpc.RpcError) as info:
+                raw(b"\xff\xff\xff", timeout=5)
+            assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert info.value.details() == "malformed Ack"
+            good = train_pb2.Ack(env=common_pb2.Envelope(run_id="r1")).SerializeToString()
+            assert train_pb2.Ack.FromString(raw(good, timeout=5)).env.run_id == "r1"
+        assert seen == ["r1"]
+    finally:
+        server.stop(None)
+
+
+def test_malformed_reply_is_a_protocol_violation_naming_the_peer() -> None:
+    from protocols import common_pb2, train_pb2
+
+    def garbage(request: bytes, context: grpc.ServicerContext) -> bytes:
+        return b"\xff\xff\xff"
+
+    handler = grpc.method_handlers_generic_handler(
+        "t.T", {"Echo": grpc.unary_unary_rpc_method_handler(garbage)}
+    )
+    server, address = _serve(handler)
+    try:
+        with grpc.insecure_channel(address) as channel:
+            client = net.RpcClient(channel, "t.T", address, 5.0, retries=0)
+            with pytest.raises(ProtocolViolationError, match=rf"{address} sent a malformed"):
+                request = train_pb2.Ack(env=common_pb2.Envelope(run_id="r"))
+                client.call("Echo", request, train_pb2.Ack)
+    finally:
+        server.stop(None)
+
+
 def _cert(
     name: str,
     key: ec.EllipticCurvePrivateKey,
