@@ -25,51 +25,51 @@ _sym_db = _symbol_database.Default()
 from protocols import common_pb2 as protocols_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protocols/train.proto\x12\tvfl.train\x1a\x16protocols/common.proto\"\xed\x01\n\x0b\x43iphertexts\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\r\x12\x0c\n\x04\x63ols\x18\x03 \x01(\r\x12\x0c\n\x04\x61xis\x18\x04 \x01(\r\x12\x0f\n\x07x_bound\x18\x05 \x01(\x01\x12\x0f\n\x07\x61_bound\x18\x06 \x01(\x01\x12\x0f\n\x07n_terms\x18\x07 \x01(\r\x12\x13\n\x0bx_frac_bits\x18\x08 \x01(\r\x12\x13\n\x0b\x61_frac_bits\x18\t \x01(\r\x12\x11\n\tmask_bits\x18\n \x01(\r\x12\r\n\x05slots\x18\x0b \x01(\r\x12\x12\n\nslot_bound\x18\x0c \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\r \x01(\x0c\"7\n\x0b\x46loatMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xaf\x01\n\tLayerSpec\x12\x0e\n\x06in_dim\x18\x01 \x01(\r\x12\x0f\n\x07out_dim\x18\x02 \x01(\r\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x13\n\x0b\x61lpha_bound\x18\x04 \x01(\x01\x12\x14\n\x0cweight_bound\x18\x05 \x01(\x01\x12\x12\n\ngrad_bound\x18\x06 \x01(\x01\x12\x11\n\tfrac_bits\x18\x07 \x01(\r\x12\n\n\x02lr\x18\t \x01(\x01J\x04\x08\x08\x10\tR\tmask_bits\"Z\n\x04Step\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.vfl.train.StepKind\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12\x11\n\tpositions\x18\x04 \x03(\x04\"\xa5\x02\n\x0cHelloRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x1d\n\x04mode\x18\x02 \x01(\x0e\x32\x0f.vfl.train.Mode\x12)\n\nprotection\x18\x03 \x01(\x0e\x32\x15.vfl.train.Protection\x12\x0e\n\x06in_dim\x18\x04 \x01(\r\x12\x0e\n\x06n_rows\x18\x05 \x01(\x04\x12\x18\n\x10\x61lignment_digest\x18\x06 \x01(\t\x12\x12\n\npublic_key\x18\x07 \x01(\x0c\x12\x19\n\x11\x63heckpoint_epochs\x18\x08 \x03(\r\x12-\n\rinitial_share\x18\t \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12\x10\n\x08model_id\x18\n \x01(\t\"\xaf\x01\n\nHelloReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.vfl.train.LayerSpec\x12\x13\n\x0bstart_epoch\x18\x04 \x01(\r\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\r\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x12\n\npublic_key\x18\x07 \x01(\x0c\"E\n\x0fNextStepRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\"M\n\tStepReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x1d\n\x04step\x18\x02 \x01(\x0b\x32\x0f.vfl.train.Step\"S\n\x0eWeightsRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\"i\n\x0cWeightsReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\r\n\x05\x62\x61tch\x18\x02 \x01(\x04\x12\'\n\x07weights\x18\x03 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\"\xfd\x01\n\x0e\x46orwardRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12+\n\x0bnoise_share\x18\x06 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\x12+\n\x0b\x61lpha_plain\x18\x07 \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12*\n\nprojection\x18\x08 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06R\nalpha_rowsR\nalpha_cols\"T\n\x0f\x42\x61\x63kwardRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\"\xd9\x01\n\rBackwardReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\r\n\x05\x62\x61tch\x18\x02 \x01(\x04\x12*\n\ngrad_input\x18\x04 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\x12\x30\n\x10grad_alpha_plain\x18\x05 \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12%\n\x05\x64\x65lta\x18\x06 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x03\x10\x04R\x0bgrad_weight\"\x95\x01\n\x15\x42\x61\x63kwardFinishRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\x04\x12+\n\x0bgrad_weight\x18\x05 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x03\x10\x04R\x06\x66inish\"V\n\x11\x45pochSavedRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\r\"(\n\x03\x41\x63k\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope*>\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_TRAIN\x10\x01\x12\x10\n\x0cMODE_PREDICT\x10\x02*[\n\nProtection\x12\x1a\n\x16PROTECTION_UNSPECIFIED\x10\x00\x12\x17\n\x13PROTECTION_PAILLIER\x10\x01\x12\x18\n\x14PROTECTION_PLAINTEXT\x10\x02*y\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nSTEP_TRAIN\x10\x01\x12\r\n\tSTEP_EVAL\x10\x02\x12\x10\n\x0cSTEP_PREDICT\x10\x03\x12\x12\n\x0eSTEP_EPOCH_END\x10\x04\x12\r\n\tSTEP_DONE\x10\x05\x32\xb5\x03\n\x05Train\x12\x37\n\x05Hello\x12\x17.vfl.train.HelloRequest\x1a\x15.vfl.train.HelloReply\x12<\n\x08NextStep\x12\x1a.vfl.train.NextStepRequest\x1a\x14.vfl.train.StepReply\x12=\n\x07Weights\x12\x19.vfl.train.WeightsRequest\x1a\x17.vfl.train.WeightsReply\x12\x34\n\x07\x46orward\x12\x19.vfl.train.ForwardRequest\x1a\x0e.vfl.train.Ack\x12@\n\x08\x42\x61\x63kward\x12\x1a.vfl.train.BackwardRequest\x1a\x18.vfl.train.BackwardReply\x12\x42\n\x0e\x42\x61\x63kwardFinish\x12 .vfl.train.BackwardFinishRequest\x1a\x0e.vfl.train.Ack\x12:\n\nEpochSaved\x12\x1c.vfl.train.EpochSavedRequest\x1a\x0e.vfl.train.Ackb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15protocols/train.proto\x12\tvfl.train\x1a\x16protocols/common.proto\"\xfc\x01\n\x0b\x43iphertexts\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\x12\x0c\n\x04rows\x18\x02 \x01(\r\x12\x0c\n\x04\x63ols\x18\x03 \x01(\r\x12\x0c\n\x04\x61xis\x18\x04 \x01(\r\x12\x0f\n\x07x_bound\x18\x05 \x01(\x01\x12\x0f\n\x07\x61_bound\x18\x06 \x01(\x01\x12\x0f\n\x07n_terms\x18\x07 \x01(\r\x12\x13\n\x0bx_frac_bits\x18\x08 \x01(\r\x12\x13\n\x0b\x61_frac_bits\x18\t \x01(\r\x12\x11\n\tmask_bits\x18\n \x01(\r\x12\r\n\x05slots\x18\x0b \x01(\r\x12\x12\n\nslot_bound\x18\x0c \x01(\x0c\x12\x0c\n\x04\x64\x61ta\x18\r \x01(\x0c\x12\r\n\x05stack\x18\x0e \x01(\r\"7\n\x0b\x46loatMatrix\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x0c\n\x04\x63ols\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\xaf\x01\n\tLayerSpec\x12\x0e\n\x06in_dim\x18\x01 \x01(\r\x12\x0f\n\x07out_dim\x18\x02 \x01(\r\x12\x12\n\nbatch_size\x18\x03 \x01(\r\x12\x13\n\x0b\x61lpha_bound\x18\x04 \x01(\x01\x12\x14\n\x0cweight_bound\x18\x05 \x01(\x01\x12\x12\n\ngrad_bound\x18\x06 \x01(\x01\x12\x11\n\tfrac_bits\x18\x07 \x01(\r\x12\n\n\x02lr\x18\t \x01(\x01J\x04\x08\x08\x10\tR\tmask_bits\"Z\n\x04Step\x12!\n\x04kind\x18\x01 \x01(\x0e\x32\x13.vfl.train.StepKind\x12\r\n\x05\x65poch\x18\x02 \x01(\r\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12\x11\n\tpositions\x18\x04 \x03(\x04\"\xa5\x02\n\x0cHelloRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x1d\n\x04mode\x18\x02 \x01(\x0e\x32\x0f.vfl.train.Mode\x12)\n\nprotection\x18\x03 \x01(\x0e\x32\x15.vfl.train.Protection\x12\x0e\n\x06in_dim\x18\x04 \x01(\r\x12\x0e\n\x06n_rows\x18\x05 \x01(\x04\x12\x18\n\x10\x61lignment_digest\x18\x06 \x01(\t\x12\x12\n\npublic_key\x18\x07 \x01(\x0c\x12\x19\n\x11\x63heckpoint_epochs\x18\x08 \x03(\r\x12-\n\rinitial_share\x18\t \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12\x10\n\x08model_id\x18\n \x01(\t\"\xaf\x01\n\nHelloReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\"\n\x04spec\x18\x03 \x01(\x0b\x32\x14.vfl.train.LayerSpec\x12\x13\n\x0bstart_epoch\x18\x04 \x01(\r\x12\x0e\n\x06\x65pochs\x18\x05 \x01(\r\x12\x10\n\x08model_id\x18\x06 \x01(\t\x12\x12\n\npublic_key\x18\x07 \x01(\x0c\"E\n\x0fNextStepRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\"M\n\tStepReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x1d\n\x04step\x18\x02 \x01(\x0b\x32\x0f.vfl.train.Step\"S\n\x0eWeightsRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\"i\n\x0cWeightsReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\r\n\x05\x62\x61tch\x18\x02 \x01(\x04\x12\'\n\x07weights\x18\x03 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\"\xfd\x01\n\x0e\x46orwardRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\x12+\n\x0bnoise_share\x18\x06 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\x12+\n\x0b\x61lpha_plain\x18\x07 \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12*\n\nprojection\x18\x08 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06R\nalpha_rowsR\nalpha_cols\"T\n\x0f\x42\x61\x63kwardRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x03 \x01(\x04\"\xd9\x01\n\rBackwardReply\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\r\n\x05\x62\x61tch\x18\x02 \x01(\x04\x12*\n\ngrad_input\x18\x04 \x01(\x0b\x32\x16.vfl.train.Ciphertexts\x12\x30\n\x10grad_alpha_plain\x18\x05 \x01(\x0b\x32\x16.vfl.train.FloatMatrix\x12%\n\x05\x64\x65lta\x18\x06 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x03\x10\x04R\x0bgrad_weight\"\x95\x01\n\x15\x42\x61\x63kwardFinishRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x62\x61tch\x18\x04 \x01(\x04\x12+\n\x0bgrad_weight\x18\x05 \x01(\x0b\x32\x16.vfl.train.CiphertextsJ\x04\x08\x03\x10\x04R\x06\x66inish\"V\n\x11\x45pochSavedRequest\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope\x12\x0f\n\x07session\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\r\"(\n\x03\x41\x63k\x12!\n\x03\x65nv\x18\x01 \x01(\x0b\x32\x14.vfl.common.Envelope*>\n\x04Mode\x12\x14\n\x10MODE_UNSPECIFIED\x10\x00\x12\x0e\n\nMODE_TRAIN\x10\x01\x12\x10\n\x0cMODE_PREDICT\x10\x02*[\n\nProtection\x12\x1a\n\x16PROTECTION_UNSPECIFIED\x10\x00\x12\x17\n\x13PROTECTION_PAILLIER\x10\x01\x12\x18\n\x14PROTECTION_PLAINTEXT\x10\x02*y\n\x08StepKind\x12\x19\n\x15STEP_KIND_UNSPECIFIED\x10\x00\x12\x0e\n\nSTEP_TRAIN\x10\x01\x12\r\n\tSTEP_EVAL\x10\x02\x12\x10\n\x0cSTEP_PREDICT\x10\x03\x12\x12\n\x0eSTEP_EPOCH_END\x10\x04\x12\r\n\tSTEP_DONE\x10\x05\x32\xb5\x03\n\x05Train\x12\x37\n\x05Hello\x12\x17.vfl.train.HelloRequest\x1a\x15.vfl.train.HelloReply\x12<\n\x08NextStep\x12\x1a.vfl.train.NextStepRequest\x1a\x14.vfl.train.StepReply\x12=\n\x07Weights\x12\x19.vfl.train.WeightsRequest\x1a\x17.vfl.train.WeightsReply\x12\x34\n\x07\x46orward\x12\x19.vfl.train.ForwardRequest\x1a\x0e.vfl.train.Ack\x12@\n\x08\x42\x61\x63kward\x12\x1a.vfl.train.BackwardRequest\x1a\x18.vfl.train.BackwardReply\x12\x42\n\x0e\x42\x61\x63kwardFinish\x12 .vfl.train.BackwardFinishRequest\x1a\x0e.vfl.train.Ack\x12:\n\nEpochSaved\x12\x1c.vfl.train.EpochSavedRequest\x1a\x0e.vfl.train.Ackb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protocols.train_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODE']._serialized_start=2287
-  _globals['_MODE']._serialized_end=2349
-  _globals['_PROTECTION']._serialized_start=2351
-  _globals['_PROTECTION']._serialized_end=2442
-  _globals['_STEPKIND']._serialized_start=2444
-  _globals['_STEPKIND']._serialized_end=2565
+  _globals['_MODE']._serialized_start=2302
+  _globals['_MODE']._serialized_end=2364
+  _globals['_PROTECTION']._serialized_start=2366
+  _globals['_PROTECTION']._serialized_end=2457
+  _globals['_STEPKIND']._serialized_start=2459
+  _globals['_STEPKIND']._serialized_end=2580
   _globals['_CIPHERTEXTS']._serialized_start=61
-  _globals['_CIPHERTEXTS']._serialized_end=298
-  _globals['_FLOATMATRIX']._serialized_start=300
-  _globals['_FLOATMATRIX']._serialized_end=355
-  _globals['_LAYERSPEC']._serialized_start=358
-  _globals['_LAYERSPEC']._serialized_end=533
-  _globals['_STEP']._serialized_start=535
-  _globals['_STEP']._serialized_end=625
-  _globals['_HELLOREQUEST']._serialized_start=628
-  _globals['_HELLOREQUEST']._serialized_end=921
-  _globals['_HELLOREPLY']._serialized_start=924
-  _globals['_HELLOREPLY']._serialized_end=1099
-  _globals['_NEXTSTEPREQUEST']._serialized_start=1101
-  _globals['_NEXTSTEPREQUEST']._serialized_end=1170
-  _globals['_STEPREPLY']._serialized_start=1172
-  _globals['_STEPREPLY']._serialized_end=1249
-  _globals['_WEIGHTSREQUEST']._serialized_start=1251
-  _globals['_WEIGHTSREQUEST']._serialized_end=1334
-  _globals['_WEIGHTSREPLY']._serialized_start=1336
-  _globals['_WEIGHTSREPLY']._serialized_end=1441
-  _globals['_FORWARDREQUEST']._serialized_start=1444
-  _globals['_FORWARDREQUEST']._serialized_end=1697
-  _globals['_BACKWARDREQUEST']._serialized_start=1699
-  _globals['_BACKWARDREQUEST']._serialized_end=1783
-  _globals['_BACKWARDREPLY']._serialized_start=1786
-  _globals['_BACKWARDREPLY']._serialized_end=2003
-  _globals['_BACKWARDFINISHREQUEST']._serialized_start=2006
-  _globals['_BACKWARDFINISHREQUEST']._serialized_end=2155
-  _globals['_EPOCHSAVEDREQUEST']._serialized_start=2157
-  _globals['_EPOCHSAVEDREQUEST']._serialized_end=2243
-  _globals['_ACK']._serialized_start=2245
-  _globals['_ACK']._serialized_end=2285
-  _globals['_TRAIN']._serialized_start=2568
-  _globals['_TRAIN']._serialized_end=3005
+  _globals['_CIPHERTEXTS']._serialized_end=313
+  _globals['_FLOATMATRIX']._serialized_start=315
+  _globals['_FLOATMATRIX']._serialized_end=370
+  _globals['_LAYERSPEC']._serialized_start=373
+  _globals['_LAYERSPEC']._serialized_end=548
+  _globals['_STEP']._serialized_start=550
+  _globals['_STEP']._serialized_end=640
+  _globals['_HELLOREQUEST']._serialized_start=643
+  _globals['_HELLOREQUEST']._serialized_end=936
+  _globals['_HELLOREPLY']._serialized_start=939
+  _globals['_HELLOREPLY']._serialized_end=1114
+  _globals['_NEXTSTEPREQUEST']._serialized_start=1116
+  _globals['_NEXTSTEPREQUEST']._serialized_end=1185
+  _globals['_STEPREPLY']._serialized_start=1187
+  _globals['_STEPREPLY']._serialized_end=1264
+  _globals['_WEIGHTSREQUEST']._serialized_start=1266
+  _globals['_WEIGHTSREQUEST']._serialized_end=1349
+  _globals['_WEIGHTSREPLY']._serialized_start=1351
+  _globals['_WEIGHTSREPLY']._serialized_end=1456
+  _globals['_FORWARDREQUEST']._serialized_start=1459
+  _globals['_FORWARDREQUEST']._serialized_end=1712
+  _globals['_BACKWARDREQUEST']._serialized_start=1714
+  _globals['_BACKWARDREQUEST']._serialized_end=1798
+  _globals['_BACKWARDREPLY']._serialized_start=1801
+  _globals['_BACKWARDREPLY']._serialized_end=2018
+  _globals['_BACKWARDFINISHREQUEST']._serialized_start=2021
+  _globals['_BACKWARDFINISHREQUEST']._serialized_end=2170
+  _globals['_EPOCHSAVEDREQUEST']._serialized_start=2172
+  _globals['_EPOCHSAVEDREQUEST']._serialized_end=2258
+  _globals['_ACK']._serialized_start=2260
+  _globals['_ACK']._serialized_end=2300
+  _globals['_TRAIN']._serialized_start=2583
+  _globals['_TRAIN']._serialized_end=3020
 # @@protoc_insertion_point(module_scope)

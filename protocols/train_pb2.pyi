@@ -42,7 +42,7 @@ STEP_EPOCH_END: StepKind
 STEP_DONE: StepKind
 
 class Ciphertexts(_message.Message):
-    __slots__ = ("fingerprint", "rows", "cols", "axis", "x_bound", "a_bound", "n_terms", "x_frac_bits", "a_frac_bits", "mask_bits", "slots", "slot_bound", "data")
+    __slots__ = ("fingerprint", "rows", "cols", "axis", "x_bound", "a_bound", "n_terms", "x_frac_bits", "a_frac_bits", "mask_bits", "slots", "slot_bound", "data", "stack")
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     COLS_FIELD_NUMBER: _ClassVar[int]
@@ -56,6 +56,7 @@ class Ciphertexts(_message.Message):
     SLOTS_FIELD_NUMBER: _ClassVar[int]
     SLOT_BOUND_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    STACK_FIELD_NUMBER: _ClassVar[int]
     fingerprint: str
     rows: int
     cols: int
@@ -69,7 +70,8 @@ class Ciphertexts(_message.Message):
     slots: int
     slot_bound: bytes
     data: bytes
-    def __init__(self, fingerprint: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., axis: _Optional[int] = ..., x_bound: _Optional[float] = ..., a_bound: _Optional[float] = ..., n_terms: _Optional[int] = ..., x_frac_bits: _Optional[int] = ..., a_frac_bits: _Optional[int] = ..., mask_bits: _Optional[int] = ..., slots: _Optional[int] = ..., slot_bound: _Optional[bytes] = ..., data: _Optional[bytes] = ...) -> None: ...
+    stack: int
+    def __init__(self, fingerprint: _Optional[str] = ..., rows: _Optional[int] = ..., cols: _Optional[int] = ..., axis: _Optional[int] = ..., x_bound: _Optional[float] = ..., a_bound: _Optional[float] = ..., n_terms: _Optional[int] = ..., x_frac_bits: _Optional[int] = ..., a_frac_bits: _Optional[int] = ..., mask_bits: _Optional[int] = ..., slots: _Optional[int] = ..., slot_bound: _Optional[bytes] = ..., data: _Optional[bytes] = ..., stack: _Optional[int] = ...) -> None: ...
 
 class FloatMatrix(_message.Message):
     __slots__ = ("rows", "cols", "data")

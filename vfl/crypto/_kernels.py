@@ -33,6 +33,7 @@ __all__ = [
     "join_ints",
     "product_blob",
     "rerandomize_blob",
+    "shift_blob",
     "split_ints",
     "state_key",
 ]
@@ -202,6 +203,15 @@ def rerandomize_blob(key: StateKey, ciphertexts: bytes) -> tuple[bytes, float]:
     t0 = time.perf_counter()
     for c in split_ints(ciphertexts, st.width):
         out.append(c * st.obfuscator.zero() % st.nsquare)
+    return join_ints(out, st.width), time.perf_counter() - t0
+
+
+def shift_blob(key: StateKey, ciphertexts: bytes, bits: int) -> tuple[bytes, float]:
+    """Shift every plaintext up by `bits` bits: c^(2^bits) mod n² (`bits` squarings)."""
+    st = _state(key)
+    exponent = gmpy2.mpz(1) << bits
+    t0 = time.perf_counter()
+    out = [gmpy2.powmod(c, exponent, st.nsquare) for c in split_ints(ciphertexts, st.width)]
     return join_ints(out, st.width), time.perf_counter() - t0
 
 

@@ -12,6 +12,12 @@ multiplications from the fixed-base table, about 1/8 of a full-length powmod):
                                  products (re-randomization)
     tmatmul([[X]] B×d, A B×h)    ceil(d/s)·h multi-exponentiations over B bases + as many
                                  table products
+    stacked products             when the output columns are short (one chunk of r rows,
+                                 k = floor(s/r) >= 2), k columns share a ciphertext: the
+                                 bases are shifted once by t·r slots (t < k; (k-1)·r·slot
+                                 bits squarings each) and each output is one
+                                 multi-exponentiation over k times the bases, so there are
+                                 k times fewer outputs to re-randomize and decrypt
     add_ints, random_mask        no exponentiation (one modular multiplication per ciphertext)
     rerandomize                  one table product per ciphertext
 
@@ -50,6 +56,7 @@ from vfl.crypto.packing import (
     group_slots,
     pack_slots,
     scalar_side_correction,
+    stack_factor,
     ungroup_slots,
     unpack_slots,
 )
@@ -134,11 +141,11 @@ class PaillierEngine:
     # -- batch plumbing ---------------------------------------------------------------
 
     def _batch(
-        self, op: str, fn: Callable[..., tuple[bytes, float]], items: list[Any]
+        self, op: str, fn: Callable[..., tuple[bytes, float]], items: list[Any], *extra: Any
     ) -> list[Any]:
         t0 = time.perf_counter()
         tasks = [
-            (join_ints([items[i] for i in part], self._width),)
+            (join_ints([items[i] for i in part], self._width), *extra)
             for part in self._runner.split(len(items))
         ]
         results = self._runner.map(fn, tasks)
@@ -198,18 +205,23 @@ class PaillierEngine:
         length = p.shape[p.axis]
         runs = []
         for idx, m in enumerate(plaintexts):
-            chunk = idx // p.grid_shape[1] if p.axis == 0 else idx % p.n_chunks
-            used = min(p.slots, length - chunk * p.slots)
+            if p.stack > 1:
+                used = p.shape[0] * min(p.stack, p.shape[1] - idx * p.stack)
+            else:
+                chunk = idx // p.grid_shape[1] if p.axis == 0 else idx % p.n_chunks
+                used = min(p.slots, length - chunk * p.slots)
             run = unpack_slots(int(m), used, bits)
             if int(m) >> (used * bits) or max(run) > p.slot_bound:
                 raise CiphertextError("a decrypted plaintext does not fit its packing: tampered?")
             runs.append(run)
-        return ungroup_slots(runs, p.shape, p.axis, p.slots)
+        return ungroup_slots(runs, p.shape, p.axis, p.slots, p.stack)
 
     # -- homomorphic operations ---------------------------------------------------------
 
     def _product(self, op: ProductOp, p: PackedMatrix, a: npt.ArrayLike) -> PackedMatrix:
         self._check_key(p)
+        if p.stack != 1:
+            raise EncodingBoundsError("a stacked product output cannot be multiplied again")
         want_axis, summed = (0, p.shape[1]) if op == "matmul" else (1, p.shape[0])
         arr = np.asarray(a, dtype=np.float64)
         if p.axis != want_axis or arr.ndim != 2 or arr.shape[0] != summed:
@@ -229,8 +241,11 @@ class PaillierEngine:
             groups = [list(p.ciphertexts[c * grid[1] : (c + 1) * grid[1]]) for c in range(grid[0])]
         else:
             groups = [list(p.ciphertexts[c :: grid[1]]) for c in range(grid[1])]
-        cts = self._multi_exp(op, groups, exps)
         out_rows = p.shape[0] if op == "matmul" else p.shape[1]
+        stack = stack_factor(out_rows, p.slots) if len(groups) == 1 else 1
+        if stack > 1:
+            groups, exps = self._stacked(groups[0], exps, out_rows * budget.slot_bits, stack)
+        cts = self._multi_exp(op, groups, exps)
         return PackedMatrix(
             shape=(out_rows, int(arr.shape[1])),
             axis=0,
@@ -240,7 +255,29 @@ class PaillierEngine:
             slots=p.slots,
             slot_bound=bound,
             ciphertext_bytes=self._width,
+            stack=stack,
         )
+
+    def _stacked(
+        self, bases: list[Any], exps: list[list[int]], shift_bits: int, stack: int
+    ) -> tuple[list[list[Any]], list[list[int]]]:
+        """One group of stack·T bases, shifted by t·shift_bits for t < stack, and exponents.
+
+        Output g's slot block t then holds output column g·stack + t.
+        """
+        shifted = list(bases)
+        layer = list(bases)
+        for _ in range(1, stack):
+            layer = self._batch("shift", _kernels.shift_blob, layer, shift_bits)
+            shifted.extend(layer)
+        n_out = len(exps[0])
+        groups_out = -(-n_out // stack)
+        stacked_exps = [
+            [row[g * stack + t] if g * stack + t < n_out else 0 for g in range(groups_out)]
+            for t in range(stack)
+            for row in exps
+        ]
+        return [shifted], stacked_exps
 
     def _multi_exp(self, op: str, groups: list[list[Any]], exps: list[list[int]]) -> list[Any]:
         t0 = time.perf_counter()
@@ -299,7 +336,7 @@ class PaillierEngine:
         if bound >= 1 << p.budget.slot_bits:
             raise EncodingBoundsError("the addition would overflow a slot")
         n, n2 = self.public_key.n, self.public_key.nsquare
-        runs = group_slots(arr, p.axis, p.slots)
+        runs = group_slots(arr, p.axis, p.slots, p.stack)
         cts = tuple(
             c * (1 + pack_slots(run, p.budget.slot_bits) * n) % n2
             for c, run in zip(p.ciphertexts, runs, strict=True)

@@ -28,6 +28,12 @@ Slot budget (the proof that nothing overflows)
 Slot order
     Slot i of a plaintext occupies bits [i·slot_bits, (i+1)·slot_bits): slot 0 is the least
     significant and holds the first entry of the run it packs.
+
+Stacking
+    A product whose output columns are shorter than a plaintext (rows·k <= slots for some
+    k >= 2) packs k consecutive columns per ciphertext (`PackedMatrix.stack`), column t of
+    the group at slots t·rows .. t·rows + rows - 1: k times fewer ciphertexts to
+    re-randomize, send and decrypt (see `PaillierEngine` for how products are stacked).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from vfl.errors import EncodingBoundsError
 
 __all__ = [
     "PackedMatrix",
+    "stack_factor",
     "completion_addend",
     "completion_offset",
     "ProductBudget",
@@ -297,6 +304,7 @@ class PackedMatrix:
         slots: s, slots per ciphertext.
         slot_bound: the largest value any slot can hold (tracked exactly; < 2^slot_bits).
         ciphertext_bytes: wire width of one ciphertext (bytes of n²).
+        stack: columns per ciphertext (1: the plain layouts above).
     """
 
     shape: tuple[int, int]
@@ -307,10 +315,15 @@ class PackedMatrix:
     slots: int
     slot_bound: int
     ciphertext_bytes: int
+    stack: int = 1
 
     def __post_init__(self) -> None:
         if self.axis not in (0, 1):
             raise EncodingBoundsError("axis must be 0 or 1")
+        if self.stack < 1 or (
+            self.stack > 1 and (self.axis != 0 or self.shape[0] * self.stack > self.slots)
+        ):
+            raise EncodingBoundsError("stacked columns must be packed along axis 0 and fit")
         if len(self.ciphertexts) != math.prod(self.grid_shape):
             raise EncodingBoundsError("ciphertext count does not match shape and packing")
         if self.slot_bound >= 1 << self.budget.slot_bits:
@@ -325,11 +338,21 @@ class PackedMatrix:
     def grid_shape(self) -> tuple[int, int]:
         """Shape of the ciphertext grid (see the class docstring)."""
         rows, cols = self.shape
+        if self.stack > 1:
+            return (1, -(-cols // self.stack))
         return (self.n_chunks, cols) if self.axis == 0 else (rows, self.n_chunks)
 
 
-def group_slots(values: IntArray, axis: int, slots: int) -> list[list[int]]:
+def stack_factor(run_length: int, slots: int) -> int:
+    """Columns of `run_length` values a product output stacks per ciphertext (1: none)."""
+    return max(1, slots // run_length) if run_length <= slots else 1
+
+
+def group_slots(values: IntArray, axis: int, slots: int, stack: int = 1) -> list[list[int]]:
     """Split a matrix of slot ints into per-ciphertext runs in `PackedMatrix` order."""
+    if stack > 1:
+        cols = values.shape[1]
+        return [[int(v) for v in values[:, g : g + stack].T.ravel()] for g in range(0, cols, stack)]
     mat = values if axis == 0 else values.T
     length, other = mat.shape
     n_chunks = -(-length // slots)
@@ -346,10 +369,17 @@ def group_slots(values: IntArray, axis: int, slots: int) -> list[list[int]]:
 
 
 def ungroup_slots(
-    runs: Sequence[Sequence[int]], shape: tuple[int, int], axis: int, slots: int
+    runs: Sequence[Sequence[int]], shape: tuple[int, int], axis: int, slots: int, stack: int = 1
 ) -> IntArray:
     """Inverse of `group_slots`: per-ciphertext runs back to a rows×cols object array."""
     rows, cols = shape
+    if stack > 1:
+        out = np.empty((rows, cols), dtype=object)
+        for g, run in enumerate(runs):
+            width = min(stack, cols - g * stack)
+            block = np.array(list(run[: rows * width]), dtype=object).reshape(width, rows)
+            out[:, g * stack : g * stack + width] = block.T
+        return out
     length, other = (rows, cols) if axis == 0 else (cols, rows)
     n_chunks = -(-length // slots)
     mat = np.empty((length, other), dtype=object)

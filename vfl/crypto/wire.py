@@ -46,6 +46,7 @@ class WireMeta:
     slots: int
     slot_bound: int
     fingerprint: str
+    stack: int = 1
 
     @property
     def budget(self) -> ProductBudget:
@@ -76,6 +77,7 @@ def to_wire(p: PackedMatrix) -> tuple[bytes, WireMeta]:
         slots=p.slots,
         slot_bound=p.slot_bound,
         fingerprint=p.fingerprint,
+        stack=p.stack,
     )
     return join_ints(list(p.ciphertexts), p.ciphertext_bytes), meta
 
@@ -95,10 +97,14 @@ def from_wire(data: bytes, meta: WireMeta, public_key: PublicKey) -> PackedMatri
     slots = budget.slots_per_ciphertext(public_key)
     if meta.slots != slots or meta.rows < 1 or meta.cols < 1 or meta.axis not in (0, 1):
         raise EncodingBoundsError("ciphertext metadata is inconsistent with its budget")
+    if meta.stack < 1 or (meta.stack > 1 and (meta.axis != 0 or meta.rows * meta.stack > slots)):
+        raise EncodingBoundsError("ciphertext metadata: stacked columns do not fit")
     width = public_key.ciphertext_bytes
     length = (meta.rows, meta.cols)[meta.axis]
     other = (meta.rows, meta.cols)[1 - meta.axis]
     count = math.ceil(length / slots) * other
+    if meta.stack > 1:
+        count = math.ceil(meta.cols / meta.stack)
     if len(data) != count * width:
         raise CiphertextError(
             f"ciphertext payload has {len(data)} bytes, expected {count} × {width}"
@@ -117,4 +123,5 @@ def from_wire(data: bytes, meta: WireMeta, public_key: PublicKey) -> PackedMatri
         slots=slots,
         slot_bound=meta.slot_bound,
         ciphertext_bytes=width,
+        stack=meta.stack,
     )

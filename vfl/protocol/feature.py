@@ -140,6 +140,7 @@ class PaillierFeatureLayer:
             axis=0,
             budget=spec.cross_budget(),
             what="input gradient",
+            stacked=True,
         )
         product, grad_alpha = both(
             lambda: self.label_engine.tmatmul(delta, pending.alpha),  # h×d, re-randomized

@@ -99,6 +99,7 @@ class PaillierLabelLayer:
             axis=0,
             budget=fwd,
             what="projection",
+            stacked=True,
         )
         train = req.noise_share is not None
         share = None
@@ -164,6 +165,7 @@ class PaillierLabelLayer:
             axis=0,
             budget=bwd,
             what="weight gradient",
+            stacked=True,
         )
         raw = self.engine.decrypt_ints(grad)
         own = encryptor_side_correction(state.delta, bwd, "tmatmul")

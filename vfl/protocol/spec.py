@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vfl.crypto import PackedMatrix, ProductBudget, PublicKey
-from vfl.crypto.packing import quantize
+from vfl.crypto.packing import quantize, stack_factor
 from vfl.errors import EncodingBoundsError, ProtocolViolationError
 
 _HINTS = {
@@ -86,13 +86,16 @@ def check_packed(
     axis: int,
     budget: ProductBudget,
     what: str,
+    stacked: bool = False,
 ) -> PackedMatrix:
     """Check a received encrypted tensor against what this step of the protocol expects.
 
     The transport already checked that the ciphertexts are well formed under the key they
     name; this checks that they are the tensor the layer expects: the right key, shape,
     packing and budget (a peer must not pick its own bounds), with the slot count the
-    budget gives under that key.
+    budget gives under that key; a product's output (`stacked`) must stack its columns
+    exactly as `PaillierEngine` does (`vfl.crypto.packing.stack_factor`), anything else
+    not at all.
 
     Raises:
         ProtocolViolationError: missing, or any of the above differs.
@@ -110,6 +113,10 @@ def check_packed(
         problems.append("its product budget differs from the agreed layer parameters")
     elif p.slots != budget.slots_per_ciphertext(key):
         problems.append(f"{p.slots} slots per ciphertext, expected the budget's")
+    else:
+        expected = stack_factor(shape[0], p.slots) if stacked else 1
+        if p.stack != expected:
+            problems.append(f"{p.stack} columns per ciphertext, expected {expected}")
     if problems:
         raise ProtocolViolationError(f"encrypted {what}: " + "; ".join(problems))
     return p

@@ -85,6 +85,7 @@ def ciphertexts_to_proto(p: PackedMatrix) -> train_pb2.Ciphertexts:
         slots=meta.slots,
         slot_bound=bound,
         data=data,
+        stack=meta.stack if meta.stack > 1 else 0,
     )
 
 
@@ -119,6 +120,7 @@ def ciphertexts_from_proto(
         slots=m.slots,
         slot_bound=int.from_bytes(m.slot_bound, "big"),
         fingerprint=m.fingerprint,
+        stack=max(1, m.stack),
     )
     try:
         return from_wire(m.data, meta, public_key)

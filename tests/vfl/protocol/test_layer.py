@@ -135,3 +135,14 @@ def test_out_of_place_out_of_bound_and_foreign_messages_are_refused(engines):
         h.forward(3, alpha, odd, train=True)
     with pytest.raises(ProtocolViolationError):
         h.forward(4, alpha, None, train=True)
+
+
+def test_a_product_output_must_be_stacked_as_the_engine_stacks_it(engines):
+    spec = _spec()
+    h, g, _ = _pair(engines, spec)
+    g.on_forward(h.forward(0, np.zeros((B, D)), g.weights(), train=True))
+    reply = g.backward(np.zeros((B, H)))
+    assert reply.grad_input.stack > 1  # d = 5 values per column: several columns per ciphertext
+    flat = engines.h_own.encrypt(np.zeros((D, B)), axis=0, budget=spec.cross_budget())
+    with pytest.raises(ProtocolViolationError, match="columns per ciphertext"):
+        h.finish_backward(BackwardReply(batch=0, delta=reply.delta, grad_input=flat))
