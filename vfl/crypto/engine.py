@@ -13,11 +13,13 @@ multiplications from the fixed-base table, about 1/8 of a full-length powmod):
     tmatmul([[X]] B×d, A B×h)    ceil(d/s)·h multi-exponentiations over B bases + as many
                                  table products
     stacked products             when the output columns are short (one chunk of r rows,
-                                 k = floor(s/r) >= 2), k columns share a ciphertext: the
-                                 bases are shifted once by t·r slots (t < k; (k-1)·r·slot
-                                 bits squarings each) and each output is one
-                                 multi-exponentiation over k times the bases, so there are
-                                 k times fewer outputs to re-randomize and decrypt
+                                 up to k = floor(s/r) columns fit a plaintext), k columns
+                                 may share a ciphertext: the bases are shifted once by t·r
+                                 slots (t < k; (k-1)·r·slot-bits squarings each) and each
+                                 output is one multi-exponentiation over k times the bases,
+                                 so there are k times fewer outputs to re-randomize, send
+                                 and decrypt. k is chosen by a cost model (`_stack_for`):
+                                 shifting many bases for few outputs does not pay
     add_ints, random_mask        no exponentiation (one modular multiplication per ciphertext)
     rerandomize                  one table product per ciphertext
 
@@ -242,7 +244,9 @@ class PaillierEngine:
         else:
             groups = [list(p.ciphertexts[c :: grid[1]]) for c in range(grid[1])]
         out_rows = p.shape[0] if op == "matmul" else p.shape[1]
-        stack = stack_factor(out_rows, p.slots) if len(groups) == 1 else 1
+        stack = 1
+        if len(groups) == 1:
+            stack = self._stack_for(len(groups[0]), out_rows, len(exps[0]), p.slots, budget)
         if stack > 1:
             groups, exps = self._stacked(groups[0], exps, out_rows * budget.slot_bits, stack)
         cts = self._multi_exp(op, groups, exps)
@@ -257,6 +261,25 @@ class PaillierEngine:
             ciphertext_bytes=self._width,
             stack=stack,
         )
+
+    def _stack_for(
+        self, n_bases: int, run: int, n_out: int, slots: int, budget: ProductBudget
+    ) -> int:
+        """Columns per output ciphertext that minimise the modular multiplications.
+
+        Stacking k columns costs (k-1)·n_bases·run·slot_bits squarings (shifting the
+        bases) and saves n_out - ceil(n_out/k) outputs, each about 15/32·bits(n)
+        multiplications: its re-randomization (bits/16) and the key holder's CRT
+        decryption (two half-size powmods with half-length exponents, ~0.4·bits).
+        """
+        per_output = self.public_key.n.bit_length() * 15 // 32
+        best, choice = 0, 1
+        for k in range(2, stack_factor(run, slots) + 1):
+            saved = (n_out - -(-n_out // k)) * per_output
+            gain = saved - (k - 1) * n_bases * run * budget.slot_bits
+            if gain > best:
+                best, choice = gain, k
+        return choice
 
     def _stacked(
         self, bases: list[Any], exps: list[list[int]], shift_bits: int, stack: int

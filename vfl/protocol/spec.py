@@ -93,9 +93,9 @@ def check_packed(
     The transport already checked that the ciphertexts are well formed under the key they
     name; this checks that they are the tensor the layer expects: the right key, shape,
     packing and budget (a peer must not pick its own bounds), with the slot count the
-    budget gives under that key; a product's output (`stacked`) must stack its columns
-    exactly as `PaillierEngine` does (`vfl.crypto.packing.stack_factor`), anything else
-    not at all.
+    budget gives under that key; a product's output (`stacked`) may stack as many of its
+    columns per ciphertext as fit (`vfl.crypto.packing.stack_factor`; the engine picks the
+    number by cost), anything else none.
 
     Raises:
         ProtocolViolationError: missing, or any of the above differs.
@@ -114,9 +114,9 @@ def check_packed(
     elif p.slots != budget.slots_per_ciphertext(key):
         problems.append(f"{p.slots} slots per ciphertext, expected the budget's")
     else:
-        expected = stack_factor(shape[0], p.slots) if stacked else 1
-        if p.stack != expected:
-            problems.append(f"{p.stack} columns per ciphertext, expected {expected}")
+        most = stack_factor(shape[0], p.slots) if stacked else 1
+        if p.stack > most:
+            problems.append(f"{p.stack} columns per ciphertext, at most {most} allowed")
     if problems:
         raise ProtocolViolationError(f"encrypted {what}: " + "; ".join(problems))
     return p

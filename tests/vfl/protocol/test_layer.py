@@ -137,12 +137,15 @@ def test_out_of_place_out_of_bound_and_foreign_messages_are_refused(engines):
         h.forward(4, alpha, None, train=True)
 
 
-def test_a_product_output_must_be_stacked_as_the_engine_stacks_it(engines):
+def test_only_product_outputs_may_stack_columns(engines):
     spec = _spec()
     h, g, _ = _pair(engines, spec)
-    g.on_forward(h.forward(0, np.zeros((B, D)), g.weights(), train=True))
-    reply = g.backward(np.zeros((B, H)))
-    assert reply.grad_input.stack > 1  # d = 5 values per column: several columns per ciphertext
-    flat = engines.h_own.encrypt(np.zeros((D, B)), axis=0, budget=spec.cross_budget())
+    # A stacked tensor under H's key with [[E]]'s shape and budget (a product's output).
+    cross = spec.cross_budget()
+    base = engines.h_own.encrypt(np.ones((D, 1)), axis=0, budget=cross)
+    stacked = engines.g_on_h.matmul(base, np.ones((1, H)))
+    assert stacked.stack > 1 and stacked.shape == (D, H)
+    request = h.forward(0, np.zeros((B, D)), g.weights(), train=True)
+    forged = type(request)(batch=0, projection=request.projection, noise_share=stacked)
     with pytest.raises(ProtocolViolationError, match="columns per ciphertext"):
-        h.finish_backward(BackwardReply(batch=0, delta=reply.delta, grad_input=flat))
+        g.on_forward(forged)
