@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from fuzzing import FuzzBudget
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -383,11 +384,21 @@ def _decode_or_clear_error(cls, data, decode):
         pass
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400), st.integers(0, 6))
-def test_random_bytes_give_only_clear_errors(keys, label, data, which):
-    cls, decode = list(_decoders(keys[0].public_key, label.public_key).items())[which]
-    _decode_or_clear_error(cls, data, decode)
+FUZZ = FuzzBudget(__name__, {"train_random_bytes": 350, "train_mutated_messages": 200})
+
+
+def test_random_bytes_give_only_clear_errors(keys, label):
+    decoders = list(_decoders(keys[0].public_key, label.public_key).items())
+
+    @FUZZ.settings("train_random_bytes")
+    @given(st.binary(max_size=400), st.integers(0, len(decoders) - 1))
+    def one(data, which):
+        FUZZ.count("train_random_bytes")
+        cls, decode = decoders[which]
+        _decode_or_clear_error(cls, data, decode)
+
+    one()
+    FUZZ.record("train_random_bytes")
 
 
 @pytest.fixture(scope="module")
@@ -419,9 +430,18 @@ def valid_wire(keys, label):
     ]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_mutated_messages_give_only_clear_errors(keys, label, valid_wire, data):
+def test_mutated_messages_give_only_clear_errors(keys, label, valid_wire):
+    @FUZZ.settings("train_mutated_messages")
+    @given(st.data())
+    def one(data):
+        FUZZ.count("train_mutated_messages")
+        _mutate_and_decode(keys, label, valid_wire, data)
+
+    one()
+    FUZZ.record("train_mutated_messages")
+
+
+def _mutate_and_decode(keys, label, valid_wire, data):
     cls, msg = data.draw(st.sampled_from(valid_wire))
     raw = bytearray(msg.SerializeToString())
     cut = data.draw(st.integers(0, len(raw)))

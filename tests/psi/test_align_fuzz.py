@@ -10,8 +10,6 @@ really ran and, when `VFL_FUZZ_COUNTS` names a file, appends them there (docs/SE
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +21,8 @@ import grpc
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FuzzBudget
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from psi_helpers import free_port, party_doc, write_ids
 
@@ -36,33 +35,22 @@ from psi.feature import FeatureResult
 from psi.ids import IdSet
 from psi.label_state import LabelRun
 
-SCALE = int(os.environ.get("VFL_FUZZ_SCALE", "1"))
 EXAMPLES = {
     "label_request_bytes": 300,
     "label_message_sequences": 200,
     "feature_reply_mutations": 100,
     "server_garbage": 150,
 }
-COUNTS: Counter[str] = Counter()
+FUZZ = FuzzBudget(__name__, EXAMPLES)
+COUNTS = FUZZ.counts
 
 
 def _settings(target: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[target] * SCALE,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    return FUZZ.settings(target)
 
 
 def _record(target: str) -> None:
-    """Check the target really ran (almost) all its cases and record the count."""
-    assert COUNTS[target] >= EXAMPLES[target] * SCALE * 0.9, COUNTS
-    out = os.environ.get("VFL_FUZZ_COUNTS")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"file": __name__, "target": target, "cases": COUNTS[target]}))
-            fh.write("\n")
+    FUZZ.record(target)
 
 
 LABEL_IDS = [f"PAT-{i:04d}" for i in range(40)]

@@ -12,8 +12,6 @@ ran and, when `VFL_FUZZ_COUNTS` names a file, appends them there (docs/SECURITY.
 
 from __future__ import annotations
 
-import json
-import os
 import unicodedata
 from collections import Counter
 from pathlib import Path
@@ -22,40 +20,30 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FuzzBudget
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from psi.errors import VflError
 from psi.ids import IdSet, iter_column, read_ids
 
-SCALE = int(os.environ.get("VFL_FUZZ_SCALE", "1"))
 EXAMPLES = {
     "ids_csv_bytes": 200,
     "ids_parquet_bytes": 200,
     "ids_csv_cells": 200,
     "ids_parquet_types": 150,
 }
-COUNTS: Counter[str] = Counter()
+FUZZ = FuzzBudget(__name__, EXAMPLES)
+COUNTS = FUZZ.counts
 IDS = ["MRN-001", " MRN-002 ", "Jose\u0301", "00123", "mrn-001"]
 
 
 def _settings(target: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[target] * SCALE,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    return FUZZ.settings(target)
 
 
 def _record(target: str) -> None:
-    """Check the target really ran (almost) all its cases and record the count."""
-    assert COUNTS[target] >= EXAMPLES[target] * SCALE * 0.9, COUNTS
-    out = os.environ.get("VFL_FUZZ_COUNTS")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"file": __name__, "target": target, "cases": COUNTS[target]}))
-            fh.write("\n")
+    FUZZ.record(target)
 
 
 def _valid(ids: IdSet) -> None:

@@ -9,9 +9,6 @@ at most; each target counts what it ran and appends it to `$VFL_FUZZ_COUNTS` if 
 
 from __future__ import annotations
 
-import json
-import os
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +16,8 @@ import nibabel
 import numpy as np
 import pandas as pd
 from data_helpers import dicom_slice, ids_csv, vcf
-from hypothesis import HealthCheck, given, settings
+from fuzzing import FuzzBudget
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vfl.data import (
@@ -32,7 +30,6 @@ from vfl.data import (
 )
 from vfl.errors import VflError
 
-SCALE = int(os.environ.get("VFL_FUZZ_SCALE", "1"))
 EXAMPLES = {
     "dicom_bytes": 150,
     "nifti_bytes": 150,
@@ -45,26 +42,17 @@ EXAMPLES = {
     "table_values": 150,
     "labels_values": 150,
 }
-COUNTS: Counter[str] = Counter()
+FUZZ = FuzzBudget(__name__, EXAMPLES)
+COUNTS = FUZZ.counts
 IDS = ["MRN-01", "MRN-02", "MRN-03", "MRN-04"]
 
 
 def _settings(target: str) -> settings:
-    return settings(
-        max_examples=EXAMPLES[target] * SCALE,
-        deadline=None,
-        database=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
+    return FUZZ.settings(target)
 
 
 def _record(target: str) -> None:
-    assert COUNTS[target] >= EXAMPLES[target] * SCALE * 0.9, COUNTS
-    out = os.environ.get("VFL_FUZZ_COUNTS")
-    if out:
-        with open(out, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"file": __name__, "target": target, "cases": COUNTS[target]}))
-            fh.write("\n")
+    FUZZ.record(target)
 
 
 @st.composite

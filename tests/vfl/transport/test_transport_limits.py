@@ -7,6 +7,9 @@ import os
 import grpc
 import numpy as np
 import pytest
+from fuzzing import FuzzBudget
+from hypothesis import given
+from hypothesis import strategies as st
 from transport_fakes import GrpcRig, raw_call
 
 from protocols import train_pb2
@@ -35,6 +38,69 @@ def test_garbage_bytes_are_refused_and_the_server_stays_up(rig):
             assert info.value.code() != grpc.StatusCode.OK
     reply = rig.client().hello("imaging", HELLO)
     assert reply.session == "s-1"
+
+
+FUZZ = FuzzBudget(__name__, {"train_server_garbage": 150})
+CLEAR = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def test_hostile_requests_to_every_method_get_clear_statuses_and_the_server_stays_up(rig, engine):
+    """Random bytes and mutated valid requests (real envelopes, real ciphertexts) sent to
+    every training method of a real server: each is answered, with a clear status when
+    refused (never INTERNAL or UNKNOWN), and a fresh party can join afterwards."""
+    from vfl.crypto import ProductBudget
+    from vfl.transport import serde
+    from vfl.transport._wire import STEPS
+
+    client = rig.client()
+    key = engine.public_key.to_bytes()
+    session = client.hello("imaging", Hello("imaging", "train", "paillier", 3, 10, "d", key))
+    cts = engine.encrypt(np.zeros((3, 6)), 0, ProductBudget(2.0, 2.0, 8, mask_bits=0))
+    valid = {
+        "Hello": serde.hello_to_proto(Hello("imaging", "train", "paillier", 3, 10, "d", key)),
+        "NextStep": train_pb2.NextStepRequest(session=session.session),
+        "Weights": train_pb2.WeightsRequest(session=session.session, batch=1),
+        "Forward": serde.forward_request_to_proto(ForwardRequest(1, projection=cts)),
+        "Backward": train_pb2.BackwardRequest(session=session.session, batch=1),
+        "BackwardFinish": train_pb2.BackwardFinishRequest(session=session.session, batch=1),
+        "EpochSaved": train_pb2.EpochSavedRequest(session=session.session, epoch=1),
+    }
+    wire = {}
+    for method, msg in valid.items():
+        msg.env.CopyFrom(client._seq.envelope("label", STEPS[method]))
+        wire[method] = msg.SerializeToString()
+    rig.service.block = None
+    with grpc.insecure_channel(rig.address) as channel:
+
+        @FUZZ.settings("train_server_garbage")
+        @given(st.sampled_from(sorted(valid)), st.data())
+        def one(method, data):
+            FUZZ.count("train_server_garbage")
+            raw = bytearray(wire[method])
+            kind = data.draw(st.sampled_from(["random", "flip", "cut", "splice"]))
+            if kind == "random":
+                raw = bytearray(data.draw(st.binary(max_size=300)))
+            elif kind == "flip":
+                raw[data.draw(st.integers(0, len(raw) - 1))] ^= data.draw(st.integers(1, 255))
+            elif kind == "cut":
+                raw = raw[: data.draw(st.integers(0, len(raw) - 1))]
+            else:
+                at = data.draw(st.integers(0, len(raw)))
+                raw[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+            stub = channel.unary_unary(f"/vfl.train.Train/{method}")
+            try:
+                stub(bytes(raw), timeout=10)
+            except grpc.RpcError as err:
+                assert err.code() in CLEAR, (method, kind, err.code(), err.details())
+                assert err.details().strip()
+
+        one()
+    FUZZ.record("train_server_garbage")
+    assert rig.client("genomics").hello("genomics", HELLO).session == "s-1"
 
 
 def test_a_malformed_ciphertext_field_is_invalid_argument(rig, engine):

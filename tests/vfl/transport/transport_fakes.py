@@ -11,6 +11,7 @@ import grpc
 import numpy as np
 
 from psi import net
+from vfl.errors import ProtocolViolationError
 from vfl.protocol import (
     BackwardReply,
     HelloReply,
@@ -71,7 +72,10 @@ class FakeService:
     def backward(self, party, session, batch):
         self._check(session)
         self.calls.append(("backward", party, batch))
-        fwd = [m for name, _, m in self.calls if name == "forward"][-1]
+        forwards = [m for name, _, m in self.calls if name == "forward"]
+        if not forwards:  # as the real label party: out of place, not a crash
+            raise ProtocolViolationError(f"backward for batch {batch} before any forward")
+        fwd = forwards[-1]
         if fwd.alpha_plain is not None:
             return BackwardReply(batch=batch, grad_alpha_plain=fwd.alpha_plain * 2)
         return BackwardReply(batch=batch, delta=fwd.projection, grad_input=fwd.noise_share)
