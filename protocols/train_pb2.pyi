@@ -255,6 +255,16 @@ class EpochSavedRequest(_message.Message):
     epoch: int
     def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., epoch: _Optional[int] = ...) -> None: ...
 
+class AbortRequest(_message.Message):
+    __slots__ = ("env", "session", "kind")
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    env: _common_pb2.Envelope
+    session: str
+    kind: str
+    def __init__(self, env: _Optional[_Union[_common_pb2.Envelope, _Mapping]] = ..., session: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
 class Ack(_message.Message):
     __slots__ = ("env",)
     ENV_FIELD_NUMBER: _ClassVar[int]

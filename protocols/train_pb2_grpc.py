@@ -69,6 +69,11 @@ class TrainStub(object):
                 request_serializer=protocols_dot_train__pb2.EpochSavedRequest.SerializeToString,
                 response_deserializer=protocols_dot_train__pb2.Ack.FromString,
                 _registered_method=True)
+        self.Abort = channel.unary_unary(
+                '/vfl.train.Train/Abort',
+                request_serializer=protocols_dot_train__pb2.AbortRequest.SerializeToString,
+                response_deserializer=protocols_dot_train__pb2.Ack.FromString,
+                _registered_method=True)
 
 
 class TrainServicer(object):
@@ -116,6 +121,12 @@ class TrainServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Abort(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TrainServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +163,11 @@ def add_TrainServicer_to_server(servicer, server):
             'EpochSaved': grpc.unary_unary_rpc_method_handler(
                     servicer.EpochSaved,
                     request_deserializer=protocols_dot_train__pb2.EpochSavedRequest.FromString,
+                    response_serializer=protocols_dot_train__pb2.Ack.SerializeToString,
+            ),
+            'Abort': grpc.unary_unary_rpc_method_handler(
+                    servicer.Abort,
+                    request_deserializer=protocols_dot_train__pb2.AbortRequest.FromString,
                     response_serializer=protocols_dot_train__pb2.Ack.SerializeToString,
             ),
     }
@@ -343,6 +359,33 @@ class Train(object):
             target,
             '/vfl.train.Train/EpochSaved',
             protocols_dot_train__pb2.EpochSavedRequest.SerializeToString,
+            protocols_dot_train__pb2.Ack.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Abort(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vfl.train.Train/Abort',
+            protocols_dot_train__pb2.AbortRequest.SerializeToString,
             protocols_dot_train__pb2.Ack.FromString,
             options,
             channel_credentials,

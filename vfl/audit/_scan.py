@@ -51,6 +51,7 @@ DEFAULT_TRAIN_STEPS: tuple[str, ...] = (
     "train.backward",
     "train.backward_finish",
     "train.epoch_saved",
+    "train.abort",
 )
 TRAIN_PREFIX = "train."
 _MAX_HITS = 20

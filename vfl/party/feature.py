@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from vfl.crypto import PaillierEngine, PrivateKey, PublicKey
-from vfl.errors import CheckpointError, TrainingError
+from vfl.errors import CheckpointError, PeerError, TrainingError, VflError
 from vfl.party.checkpoint import CheckpointStore
 from vfl.party.keys import load_or_create_key
 from vfl.party.settings import TrainConfig
@@ -138,12 +138,27 @@ class FeatureRunner:
                     log.warning("the label party rolled back; re-joining")
                     self._emit("rollback", {})
                     continue
+                except VflError as exc:
+                    self._tell_label_party(exc)
+                    raise
                 return FeatureResult(reply.model_id, epochs, self.steps)
             raise SessionChangedError("the label party rolled back too many times")
         finally:
             for engine in (self._engine, self._label_engine):
                 if engine is not None:
                     engine.close()
+
+    def _tell_label_party(self, exc: VflError) -> None:
+        """Report a local failure (its kind only) so the label party stops at once.
+
+        Failures of the connection itself are not reported: the label party sees those.
+        """
+        if isinstance(exc, PeerError):
+            return
+        try:
+            self.service.abort(self.party, self.session, type(exc).__name__)
+        except VflError as report_failed:
+            log.warning("could not tell the label party: %s", report_failed)
 
     def _join(self) -> HelloReply:
         spec_probe = self.cfg.layer_spec(self.in_dim)

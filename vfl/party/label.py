@@ -11,6 +11,7 @@ checkpoint is kept, so a resumed run replays exactly what an uninterrupted one w
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import threading
 import time
@@ -29,6 +30,7 @@ from vfl.errors import (
     PeerRefusedError,
     PeerTimeoutError,
     ProtocolViolationError,
+    TrainingError,
 )
 from vfl.fusion import FusionHead, head_backward, make_task
 from vfl.party.checkpoint import CheckpointStore
@@ -153,6 +155,7 @@ class LabelCoordinator:
         self._parties: dict[str, _Party] = {}
         self._started = False
         self._rollback = False
+        self._failure: str | None = None
         self._step = Step(kind="done")
         self._step_id = 0
         self._deltas: dict[str, np.ndarray] | None = None
@@ -358,6 +361,18 @@ class LabelCoordinator:
             self._member(party, session).saved_epoch = epoch
             self._cv.notify_all()
 
+    def abort(self, party: str, session: str, kind: str) -> None:
+        """A feature party stopped on an error of its own: end the run, naming it."""
+        with self._cv:
+            self._member(party, session)
+            shown = kind if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,63}", kind) else "an error"
+            log.error("feature party %s stopped with %s", party, shown)
+            self._failure = (
+                f"feature party {party!r} stopped with {shown}; its own log says why, "
+                "then restart every party (with --resume to continue from the checkpoints)"
+            )
+            self._cv.notify_all()
+
     def _member(self, party: str, session: str) -> _Party:
         if session != self._session:
             raise SessionChangedError("the label party restarted or rolled back; re-join")
@@ -556,5 +571,7 @@ class LabelCoordinator:
             self._check_rollback()
 
     def _check_rollback(self) -> None:
+        if self._failure is not None:
+            raise TrainingError(self._failure)
         if self._rollback:
             raise _Rollback()

@@ -126,3 +126,6 @@ class TrainService(Protocol):
 
     def epoch_saved(self, party: str, session: str, epoch: int) -> None:
         """Acknowledge that the party's checkpoint for `epoch` is on disk."""
+
+    def abort(self, party: str, session: str, kind: str) -> None:
+        """The party stopped on an error of its own (`kind`: the error's class name)."""

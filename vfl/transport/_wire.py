@@ -36,6 +36,7 @@ STEPS = {
     "Backward": "train.backward",
     "BackwardFinish": "train.backward_finish",
     "EpochSaved": "train.epoch_saved",
+    "Abort": "train.abort",
 }
 #: Trailing-metadata key naming the error kind of a failed call.
 ERROR_KEY = "vfl-error"

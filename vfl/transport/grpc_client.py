@@ -259,3 +259,8 @@ class GrpcTrainClient:
         self._check_party(party)
         request = train_pb2.EpochSavedRequest(session=session, epoch=epoch)
         self._call("EpochSaved", request, train_pb2.Ack)
+
+    def abort(self, party: str, session: str, kind: str) -> None:
+        """Tell the label party this party stopped on an error of its own (its kind only)."""
+        self._check_party(party)
+        self._call("Abort", train_pb2.AbortRequest(session=session, kind=kind), train_pb2.Ack)

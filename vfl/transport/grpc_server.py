@@ -127,6 +127,7 @@ class TrainServicer:
             "Backward": (self._backward, train_pb2.BackwardRequest),
             "BackwardFinish": (self._backward_finish, train_pb2.BackwardFinishRequest),
             "EpochSaved": (self._epoch_saved, train_pb2.EpochSavedRequest),
+            "Abort": (self._abort_run, train_pb2.AbortRequest),
         }
         methods = {name: (self._guard(name, fn), cls) for name, (fn, cls) in handlers.items()}
         return net.service_handler(SERVICE, methods, observer)
@@ -251,6 +252,10 @@ class TrainServicer:
 
     def _epoch_saved(self, party: str, req: train_pb2.EpochSavedRequest) -> Message:
         self._service.epoch_saved(party, req.session, req.epoch)
+        return train_pb2.Ack()
+
+    def _abort_run(self, party: str, req: train_pb2.AbortRequest) -> Message:
+        self._service.abort(party, req.session, req.kind)
         return train_pb2.Ack()
 
 

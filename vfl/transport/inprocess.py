@@ -124,3 +124,7 @@ class InProcessTransport:
     def epoch_saved(self, party: str, session: str, epoch: int) -> None:
         """Acknowledge that the party's checkpoint for `epoch` is on disk."""
         self._service.epoch_saved(party, session, epoch)
+
+    def abort(self, party: str, session: str, kind: str) -> None:
+        """The party stopped on an error of its own."""
+        self._service.abort(party, session, kind)

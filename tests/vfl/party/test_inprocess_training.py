@@ -106,3 +106,56 @@ def test_three_parties_train_and_checkpoint(tmp_path):
     assert result.epochs_run == 1
     assert label.store.epochs() == (1,)
     assert all(r.store.epochs() == (1,) for r in runners)
+
+
+def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path):
+    import time
+
+    import pytest
+
+    from vfl.errors import EncodingBoundsError, TrainingError
+
+    xa, _, y = _cohort()
+    cfg = TrainConfig(epochs=1, batch_size=32, key_bits=1024, workers=1, interactive_width=4)
+    label = LabelCoordinator(
+        run_id="r1",
+        cfg=cfg,
+        parties=("imaging",),
+        data=LabelData(labels=torch.tensor(y)),
+        n_rows=len(y),
+        alignment_digest="d",
+        workdir=tmp_path / "label",
+        timeout_s=600,
+    )
+    torch.manual_seed(0)
+    wild = nn.Sequential(nn.Linear(6, 4))  # no bounded activation: embeddings beyond ±2
+    with torch.no_grad():
+        wild[0].weight.mul_(100.0)
+    runner = FeatureRunner(
+        party="imaging",
+        service=label,
+        cfg=cfg,
+        tower=wild,
+        inputs=xa,
+        n_rows=len(y),
+        alignment_digest="d",
+        workdir=tmp_path / "imaging",
+        run_id="r1",
+    )
+    failures = []
+
+    def go():
+        try:
+            runner.run()
+        except EncodingBoundsError as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    t0 = time.monotonic()
+    with pytest.raises(TrainingError, match="'imaging' stopped with EncodingBoundsError"):
+        label.run()
+    assert time.monotonic() - t0 < 60  # not the 600 s wait for a silent party
+    thread.join(timeout=60)
+    assert failures and "alpha_bound" in str(failures[0])
+    label.close()

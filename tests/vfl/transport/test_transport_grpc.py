@@ -62,6 +62,7 @@ def test_every_call_round_trips_with_real_ciphertexts(rig, engine, alpha):
     bwd = client.backward("imaging", hello.session, 3)
     client.backward_finish("imaging", hello.session, BackwardFinish(3, rows))
     client.epoch_saved("imaging", hello.session, 1)
+    client.abort("imaging", hello.session, "TowerError")
 
     assert hello.spec == SPEC and hello.session == "s-1" and hello.epochs == 2
     assert (step.kind, step.epoch, step.batch) == ("train", 1, 4)
@@ -82,6 +83,7 @@ def test_every_call_round_trips_with_real_ciphertexts(rig, engine, alpha):
     assert fin.batch == 3
     np.testing.assert_array_equal(engine.decrypt_ints(fin.grad_weight), engine.decrypt_ints(rows))
     assert rig.service.named("epoch_saved") == [("epoch_saved", "imaging", 1)]
+    assert rig.service.named("abort") == [("abort", "imaging", "TowerError")]
 
 
 def test_plaintext_mode_round_trips(rig, alpha):

@@ -88,6 +88,10 @@ class FakeService:
         self._check(session)
         self.calls.append(("epoch_saved", party, epoch))
 
+    def abort(self, party, session, kind):
+        self._check(session)
+        self.calls.append(("abort", party, kind))
+
     def named(self, name):
         return [c for c in self.calls if c[0] == name]
 
