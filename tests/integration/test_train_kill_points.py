@@ -80,7 +80,8 @@ def _kill_all(procs):
     for p in procs.values():
         if p.poll() is None:
             p.kill()
-            p.communicate()
+        if p.stdout is not None and not p.stdout.closed:
+            p.communicate()  # reap and close the pipe, also of a party that already exited
 
 
 # Each case takes 25-40 s on 2 shared cores, after the reference run (about 40 s): only the
