@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Mapping
 
 from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 
-__all__ = ["FuzzBudget"]
+__all__ = ["FuzzBudget", "corrupted"]
 
 SCALE = int(os.environ.get("VFL_FUZZ_SCALE", "1"))
 
@@ -47,3 +48,26 @@ class FuzzBudget:
             with open(out, "a", encoding="utf-8") as fh:
                 line = {"file": self.module, "target": target, "cases": self.counts[target]}
                 fh.write(json.dumps(line) + "\n")
+
+
+@st.composite
+def corrupted(draw: st.DrawFn, data: bytes) -> bytes:
+    """`data` after one corruption: bytes flipped, cut, inserted, zeroed, or all random."""
+    kind = draw(st.sampled_from(["flip", "flip", "truncate", "insert", "random", "zero_run"]))
+    if kind == "random" or not data:
+        return draw(st.binary(max_size=2 * len(data) + 16))
+    pos = draw(st.integers(0, len(data) - 1))
+    if kind == "truncate":
+        return data[:pos]
+    if kind == "insert":
+        return data[:pos] + draw(st.binary(min_size=1, max_size=64)) + data[pos:]
+    if kind == "zero_run":
+        n = draw(st.integers(1, 64))
+        return data[:pos] + b"\0" * n + data[pos + n :]
+    flips = draw(
+        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(1, 255)), max_size=4)
+    )
+    out = bytearray(data)
+    for p, x in [(pos, draw(st.integers(1, 255))), *flips]:
+        out[p] ^= x
+    return bytes(out)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from fuzzing import FuzzBudget
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from psi_helpers import free_port, party_doc, write_ids
 
@@ -43,14 +43,6 @@ EXAMPLES = {
 }
 FUZZ = FuzzBudget(__name__, EXAMPLES)
 COUNTS = FUZZ.counts
-
-
-def _settings(target: str) -> settings:
-    return FUZZ.settings(target)
-
-
-def _record(target: str) -> None:
-    FUZZ.record(target)
 
 
 LABEL_IDS = [f"PAT-{i:04d}" for i in range(40)]
@@ -178,7 +170,7 @@ def test_label_request_bytes(tmp_path: Path) -> None:
     cfg, _ = _configs(tmp_path)
     ids, valid = _idset(LABEL_IDS), _valid_requests()
 
-    @_settings("label_request_bytes")
+    @FUZZ.settings("label_request_bytes")
     @given(_mutated(valid), st.sampled_from(["imaging", None, "intruder"]))
     def one(request: tuple[str, bytes], cn: str | None) -> None:
         COUNTS["label_request_bytes"] += 1
@@ -192,7 +184,7 @@ def test_label_request_bytes(tmp_path: Path) -> None:
             assert request[0] in ("Hello", "Abort"), (request, out)
 
     one()
-    _record("label_request_bytes")
+    FUZZ.record("label_request_bytes")
 
 
 # ---- sequences of well-formed messages with hostile field values, to the pure handlers ----
@@ -252,7 +244,7 @@ def test_label_message_sequences(tmp_path: Path) -> None:
         "Abort": lambda r, m: r.abort(m, "imaging"),
     }
 
-    @_settings("label_message_sequences")
+    @FUZZ.settings("label_message_sequences")
     @given(st.lists(_message(), min_size=1, max_size=8))
     def one(messages: list[tuple[str, Any]]) -> None:
         COUNTS["label_message_sequences"] += 1
@@ -269,7 +261,7 @@ def test_label_message_sequences(tmp_path: Path) -> None:
         assert party.done <= set(party.bucket_seq)
 
     one()
-    _record("label_message_sequences")
+    FUZZ.record("label_message_sequences")
 
 
 def test_a_response_after_a_failed_response_is_a_protocol_violation(tmp_path: Path) -> None:
@@ -425,7 +417,7 @@ def test_feature_reply_mutations(tmp_path: Path) -> None:
         clean = feature._drive(session, feat_ids, None)
         assert clean.final_size == 30 and clean.n_buckets == 4
 
-        @_settings("feature_reply_mutations")
+        @FUZZ.settings("feature_reply_mutations")
         @given(_mutation())
         def one(mutation: dict[str, Any]) -> None:
             COUNTS["feature_reply_mutations"] += 1
@@ -446,7 +438,7 @@ def test_feature_reply_mutations(tmp_path: Path) -> None:
     finally:
         channel.close()
         server.stop(0).wait()
-    _record("feature_reply_mutations")
+    FUZZ.record("feature_reply_mutations")
 
 
 # ---- a real label server (mTLS) under garbage, then a correct alignment ---------------------
@@ -552,7 +544,7 @@ def test_real_server_survives_garbage_then_aligns(
                 stub(raw, timeout=10)
             return info.value
 
-        @_settings("server_garbage")
+        @FUZZ.settings("server_garbage")
         @given(_garbage(_valid_requests()))
         def one(request: tuple[str, bytes]) -> None:
             COUNTS["server_garbage"] += 1
@@ -577,4 +569,4 @@ def test_real_server_survives_garbage_then_aligns(
     assert shared == [FEATURE_IDS[i] for i in rows["imaging"]]
     assert sorted(shared) == sorted(set(LABEL_IDS) & set(FEATURE_IDS))
     assert seen["INVALID_ARGUMENT"] > 0 and seen["INTERNAL"] == 0
-    _record("server_garbage")
+    FUZZ.record("server_garbage")

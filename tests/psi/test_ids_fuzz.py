@@ -20,8 +20,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from fuzzing import FuzzBudget
-from hypothesis import given, settings
+from fuzzing import FuzzBudget, corrupted
+from hypothesis import given
 from hypothesis import strategies as st
 
 from psi.errors import VflError
@@ -36,14 +36,6 @@ EXAMPLES = {
 FUZZ = FuzzBudget(__name__, EXAMPLES)
 COUNTS = FUZZ.counts
 IDS = ["MRN-001", " MRN-002 ", "Jose\u0301", "00123", "mrn-001"]
-
-
-def _settings(target: str) -> settings:
-    return FUZZ.settings(target)
-
-
-def _record(target: str) -> None:
-    FUZZ.record(target)
 
 
 def _valid(ids: IdSet) -> None:
@@ -74,26 +66,6 @@ def _read(target: str, path: Path, column: str = "pid", **kw: Any) -> IdSet | No
     return ids
 
 
-@st.composite
-def _mutate(draw: st.DrawFn, data: bytes) -> bytes:
-    """One file's bytes after one corruption."""
-    kind = draw(st.sampled_from(["flip", "flip", "truncate", "insert", "random", "zero_run"]))
-    if kind == "random":
-        return draw(st.binary(max_size=2 * len(data)))
-    pos = draw(st.integers(0, max(0, len(data) - 1)))
-    if kind == "truncate":
-        return data[:pos]
-    if kind == "insert":
-        return data[:pos] + draw(st.binary(min_size=1, max_size=64)) + data[pos:]
-    if kind == "zero_run":
-        n = draw(st.integers(1, 64))
-        return data[:pos] + b"\0" * n + data[pos + n :]
-    out = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        out[draw(st.integers(0, len(data) - 1))] ^= draw(st.integers(1, 255))
-    return bytes(out)
-
-
 POLICY = st.fixed_dictionaries(
     {"on_invalid": st.sampled_from(["error", "drop"]), "case_fold": st.booleans()}
 )
@@ -102,14 +74,14 @@ POLICY = st.fixed_dictionaries(
 def _run_bytes(target: str, path: Path) -> None:
     original = path.read_bytes()
 
-    @_settings(target)
-    @given(_mutate(original), POLICY)
+    @FUZZ.settings(target)
+    @given(corrupted(original), POLICY)
     def one(data: bytes, policy: dict[str, Any]) -> None:
         path.write_bytes(data)
         _read(target, path, **policy)
 
     one()
-    _record(target)
+    FUZZ.record(target)
 
 
 def test_csv_bytes(tmp_path: Path) -> None:
@@ -154,7 +126,7 @@ def test_csv_cells_match_the_model(tmp_path: Path) -> None:
     break are left out: pyarrow reads rows by line unless told otherwise."""
     path = tmp_path / "ids.csv"
 
-    @_settings("ids_csv_cells")
+    @FUZZ.settings("ids_csv_cells")
     @given(st.lists(CELL.filter(lambda c: b"\n" not in c and b"\r" not in c), max_size=12),
            st.booleans())  # fmt: skip
     def one(cells: list[bytes], case_fold: bool) -> None:
@@ -165,7 +137,7 @@ def test_csv_cells_match_the_model(tmp_path: Path) -> None:
         assert got.total_rows == len(cells)
 
     one()
-    _record("ids_csv_cells")
+    FUZZ.record("ids_csv_cells")
 
 
 # ---- Parquet columns of any type ----------------------------------------------------------
@@ -191,7 +163,7 @@ ID_TYPES = {pa.string(), pa.large_string(), pa.binary(), pa.int64(), pa.uint8(),
 def test_parquet_columns_of_any_type(tmp_path: Path) -> None:
     path = tmp_path / "ids.parquet"
 
-    @_settings("ids_parquet_types")
+    @FUZZ.settings("ids_parquet_types")
     @given(st.data(), POLICY, st.booleans())
     def one(data: st.DataObject, policy: dict[str, Any], dictionary: bool) -> None:
         kind, values = data.draw(st.sampled_from(COLUMNS))
@@ -205,7 +177,7 @@ def test_parquet_columns_of_any_type(tmp_path: Path) -> None:
             assert kind in ID_TYPES, kind
 
     one()
-    _record("ids_parquet_types")
+    FUZZ.record("ids_parquet_types")
 
 
 # ---- deterministic edge cases -------------------------------------------------------------

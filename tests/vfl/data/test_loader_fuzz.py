@@ -16,8 +16,8 @@ import nibabel
 import numpy as np
 import pandas as pd
 from data_helpers import dicom_slice, ids_csv, vcf
-from fuzzing import FuzzBudget
-from hypothesis import given, settings
+from fuzzing import FuzzBudget, corrupted
+from hypothesis import given
 from hypothesis import strategies as st
 
 from vfl.data import (
@@ -47,37 +47,6 @@ COUNTS = FUZZ.counts
 IDS = ["MRN-01", "MRN-02", "MRN-03", "MRN-04"]
 
 
-def _settings(target: str) -> settings:
-    return FUZZ.settings(target)
-
-
-def _record(target: str) -> None:
-    FUZZ.record(target)
-
-
-@st.composite
-def _mutate(draw: st.DrawFn, data: bytes) -> bytes:
-    """One file's bytes after one corruption."""
-    kind = draw(st.sampled_from(["flip", "flip", "truncate", "insert", "random", "zero_run"]))
-    if kind == "random":
-        return draw(st.binary(max_size=2 * len(data)))
-    pos = draw(st.integers(0, max(0, len(data) - 1)))
-    if kind == "truncate":
-        return data[:pos]
-    if kind == "insert":
-        return data[:pos] + draw(st.binary(min_size=1, max_size=64)) + data[pos:]
-    if kind == "zero_run":
-        n = draw(st.integers(1, 64))
-        return data[:pos] + b"\0" * n + data[pos + n :]
-    flips = draw(
-        st.lists(st.tuples(st.integers(0, len(data) - 1), st.integers(1, 255)), max_size=4)
-    )
-    out = bytearray(data)
-    for p, x in [(pos, draw(st.integers(1, 255))), *flips]:
-        out[p] ^= x
-    return bytes(out)
-
-
 def _check(target: str, cfg: DataConfig, *named: Path) -> None:
     """The property: valid data, or a VflError whose message names the damaged file (or the
     manifest listing it, by position: image paths may hold IDs, so they are never shown)."""
@@ -94,14 +63,14 @@ def _check(target: str, cfg: DataConfig, *named: Path) -> None:
 def _run_bytes(target: str, victim: Path, cfg: DataConfig, *named: Path) -> None:
     original = victim.read_bytes()
 
-    @_settings(target)
-    @given(_mutate(original))
+    @FUZZ.settings(target)
+    @given(corrupted(original))
     def one(data: bytes) -> None:
         victim.write_bytes(data)
         _check(target, cfg, victim, *named)
 
     one()
-    _record(target)
+    FUZZ.record(target)
 
 
 # ---- images -----------------------------------------------------------------------------
@@ -146,7 +115,7 @@ def test_npy_arrays(tmp_path: Path) -> None:
     """Arrays of any dtype, shape (0-D to 5-D, empty axes) with NaN, inf and huge values."""
     cfg, path = _npy_config(tmp_path)
 
-    @_settings("npy_arrays")
+    @FUZZ.settings("npy_arrays")
     @given(
         ARRAYS,
         st.lists(st.integers(0, 7), max_size=5),
@@ -163,7 +132,7 @@ def test_npy_arrays(tmp_path: Path) -> None:
         _check("npy_arrays", cfg, path)
 
     one()
-    _record("npy_arrays")
+    FUZZ.record("npy_arrays")
 
 
 # ---- genomics -----------------------------------------------------------------------------
@@ -197,7 +166,7 @@ def test_vcf_lines(tmp_path: Path) -> None:
     lines = path.read_text().splitlines()
     hostile = ["", ".", "-1", "1e400", "nan", "A" * 10_000, "\xff\xfe", "0/0/0", "9|9", "\t", "#"]
 
-    @_settings("vcf_lines")
+    @FUZZ.settings("vcf_lines")
     @given(st.data())
     def one(data: st.DataObject) -> None:
         out = list(lines)
@@ -222,7 +191,7 @@ def test_vcf_lines(tmp_path: Path) -> None:
         _check("vcf_lines", cfg, path)
 
     one()
-    _record("vcf_lines")
+    FUZZ.record("vcf_lines")
 
 
 # ---- tables and labels --------------------------------------------------------------------
@@ -255,7 +224,7 @@ def _values(
     cfg, path = make(tmp)
     base = pd.read_csv(path, dtype=str)
 
-    @_settings(target)
+    @FUZZ.settings(target)
     @given(st.lists(CELLS, min_size=len(base), max_size=len(base)), st.sampled_from(["csv", "raw"]))
     def one(cells: list[str], how: str) -> None:
         frame = base.copy()
@@ -268,7 +237,7 @@ def _values(
         _check(target, cfg, path)
 
     one()
-    _record(target)
+    FUZZ.record(target)
 
 
 def test_table_values(tmp_path: Path) -> None:
