@@ -9,7 +9,7 @@ workers, how busy that kept the cores, and the Paillier operations each party ra
 towers, no gRPC: this is the cryptographic floor under one batch of `scripts/bench/train.py`.
 
 Usage: .venv/bin/python scripts/bench/layer.py [--batch 256] [--width 32] [--key-bits 2048]
-       [--repeats 5] [--workers 2]
+       [--key-scheme subgroup|djn] [--repeats 5] [--workers 2]
 """
 
 from __future__ import annotations
@@ -65,6 +65,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--width", type=int, default=32, help="d = h")
     parser.add_argument("--key-bits", type=int, default=2048)
+    parser.add_argument("--key-scheme", default="subgroup", choices=("subgroup", "djn"))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2, help="per engine")
     args = parser.parse_args()
@@ -74,8 +75,8 @@ def main() -> None:
     w_share, e_share = rng.uniform(-0.3, 0.3, (2, d, d))
     alpha, delta = np.tanh(rng.normal(size=(b, d))), rng.uniform(-0.01, 0.01, (b, d))
     info = machine()
-    pk_h, sk_h = generate_keypair(args.key_bits)
-    pk_g, sk_g = generate_keypair(args.key_bits)
+    pk_h, sk_h = generate_keypair(args.key_bits, args.key_scheme)
+    pk_g, sk_g = generate_keypair(args.key_bits, args.key_scheme)
     n = args.workers
     with (
         PaillierEngine(pk_h, sk_h, workers=n) as h_own,
@@ -108,7 +109,10 @@ def main() -> None:
     plain = (time.perf_counter() - t0) / 100
     wall, cpu = float(np.median(walls)), float(np.median(cpus))
     cores = os.cpu_count() or 1
-    print(f"one training batch, B = {b}, d = h = {d}, {args.key_bits}-bit keys, {n} workers/engine")
+    print(
+        f"one training batch, B = {b}, d = h = {d}, {args.key_bits}-bit {args.key_scheme} keys, "
+        f"{n} workers/engine"
+    )
     print(f"  protected: {wall:.3f} s wall, {cpu:.2f} CPU-s, cores busy {cpu / wall / cores:.0%}")
     print(f"  plaintext layer: {plain * 1e3:.3f} ms   ratio {wall / plain:.0f}x")
     for name, counts in ops.items():
@@ -120,6 +124,7 @@ def main() -> None:
         "batch": b,
         "width": d,
         "key_bits": args.key_bits,
+        "key_scheme": args.key_scheme,
         "protected_wall_s": wall,
         "protected_cpu_s": cpu,
         "plaintext_s": plain,

@@ -20,7 +20,7 @@ label party sent and received, divided by the epochs). `ratio` = protected s/epo
 plaintext s/epoch. Ends with one JSON line holding every figure.
 
 Usage: .venv/bin/python scripts/bench/train.py [--n 20000] [--epochs 2] [--key-bits 2048]
-       [--out DIR] [--seed 0]
+       [--key-scheme subgroup|djn] [--out DIR] [--seed 0]
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def train_settings(args: argparse.Namespace, protection: str) -> dict[str, Any]:
         "batch_size": 256,
         "interactive_width": 32,
         "key_bits": args.key_bits,
+        "key_scheme": args.key_scheme,
         "seed": args.seed,
         "lr": 0.002,
     }
@@ -201,6 +202,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="aligned patients")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--key-bits", type=int, default=2048, choices=(1024, 2048, 3072))
+    parser.add_argument(
+        "--key-scheme", default="subgroup", choices=("subgroup", "djn"), help="both parties' keys"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="work folder (default: temp)")
     parser.add_argument("--timeout", type=float, default=4 * 3600, help="per training run, s")
@@ -222,6 +226,7 @@ def main() -> None:
         "n": args.n,
         "epochs": args.epochs,
         "key_bits": args.key_bits,
+        "key_scheme": args.key_scheme,
         **res,
     }
     print(json.dumps(summary))

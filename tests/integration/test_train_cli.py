@@ -140,7 +140,7 @@ def _wait_for(path: Path, timeout=240):
 
 @pytest.mark.parametrize("victim", ["imaging", "label"])
 def test_kill_mid_epoch_then_resume_gives_the_same_model(tmp_path, victim):
-    train = {"epochs": 3}
+    train = {"epochs": 6}  # an epoch takes ~0.3 s here: leave the kill room to land mid-run
     ref_root, run_root = tmp_path / "ref", tmp_path / "run"
     ref = make_cohort(ref_root, ("imaging", "genomics"), train=train)
     run = make_cohort(run_root, ("imaging", "genomics"), train=train)
@@ -155,9 +155,10 @@ def test_kill_mid_epoch_then_resume_gives_the_same_model(tmp_path, victim):
         procs[n] = _start(run[n], "train", logs=run_root)
     try:
         _wait_for(run_root / "work" / "imaging" / "checkpoints" / "epoch-0001.pt")
-        time.sleep(0.5)  # into epoch 2
+        time.sleep(0.3)  # into epoch 2
         os.kill(procs[victim].pid, signal.SIGKILL)
         procs[victim].communicate()
+        assert procs[victim].returncode == -signal.SIGKILL, "the run ended before the kill"
         if victim == "label":
             # Everyone stops when the label party is gone; restart them all with --resume.
             for n in ("imaging", "genomics"):

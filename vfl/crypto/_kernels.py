@@ -6,11 +6,16 @@ Each batch kernel returns `(blob, modexp_seconds)`, the time spent inside modula
 exponentiation (fixed-base products, multi-exponentiations, CRT powmods), so callers can
 report where the time goes.
 
-Randomness (DJN-style, Damgård–Jurik–Nielsen): each process draws its own base
-h = -x² mod n for a random x in Z_n*, sets h_s = h^n mod n² (an encryption of zero) and
-builds a fixed-base table of h_s. A fresh encryption of zero is h_s^r with r a uniformly
-random ceil(bits(n)/2)-bit exponent from `secrets`, assembled from the table with
-ceil(bits(n)/16) modular multiplications (window 8) instead of a full powmod.
+Randomness. A fresh encryption of zero is h_s^r, assembled from a fixed-base table of h_s
+(window 8: ceil(bits(r)/8) modular multiplications instead of a full powmod), r from
+`secrets`:
+
+- subgroup keys (`vfl.crypto.keys`): h_s is the key holder's published base, of secret
+  order ω = ω_p·ω_q. Without the factors r has `randomizer_bits` = |ω| + 128 bits; the key
+  holder draws r_p uniform below ω_p and r_q below ω_q and works modulo p² and q² (two
+  tables of 28 rows at 2048 bits). Decryption raises to ω_p and ω_q instead of p - 1, q - 1.
+- djn keys (Damgård–Jurik–Nielsen): each process draws its own base h = -x² mod n for a
+  random x in Z_n*, sets h_s = h^n mod n², and r has ceil(bits(n)/2) bits.
 """
 
 from __future__ import annotations
@@ -43,11 +48,19 @@ _TABLE_WINDOW = 8
 
 @dataclass(frozen=True)
 class KeyMaterial:
-    """What a worker needs: n, and p, q only in the key holder's own processes."""
+    """What a worker needs about one key.
+
+    n and the published base (subgroup keys: h_s and the length of r) everywhere; p, q
+    (and ω_p, ω_q) only in the key holder's own processes.
+    """
 
     n: int
     p: int = field(default=0, repr=False)
     q: int = field(default=0, repr=False)
+    hs: int = field(default=0, repr=False)
+    randomizer_bits: int = 0
+    wp: int = field(default=0, repr=False)
+    wq: int = field(default=0, repr=False)
 
 
 def join_ints(values: list[Any], width: int) -> bytes:
@@ -67,28 +80,40 @@ class Obfuscator:
 
     Given the prime factors (only in the key holder's own processes), the table is kept
     modulo p² and q² separately and results are joined by the CRT: the same values, from
-    multiplications of half the size (about 3× cheaper each).
+    multiplications of half the size (about 3× cheaper each). With a published subgroup
+    base the key holder's exponents are drawn below ω_p and ω_q (28 table rows each at
+    2048 bits instead of 128).
     """
 
-    def __init__(self, n: int, p: int = 0, q: int = 0, window: int = _TABLE_WINDOW) -> None:
+    def __init__(self, material: KeyMaterial, window: int = _TABLE_WINDOW) -> None:
+        n, p, q = material.n, material.p, material.q
         self.n = gmpy2.mpz(n)
         self.nsquare = self.n * self.n
-        self.exp_bits = (int(n).bit_length() + 1) // 2
         self.window = window
-        while True:
-            x = gmpy2.mpz(secrets.randbelow(n - 2) + 2)
-            if gmpy2.gcd(x, self.n) == 1:
-                break
-        h = (-(x * x)) % self.n
-        base = gmpy2.powmod(h, self.n, self.nsquare)
+        if material.hs:
+            base = gmpy2.mpz(material.hs)
+            self.exp_bits = material.randomizer_bits
+        else:
+            while True:
+                x = gmpy2.mpz(secrets.randbelow(n - 2) + 2)
+                if gmpy2.gcd(x, self.n) == 1:
+                    break
+            h = (-(x * x)) % self.n
+            base = gmpy2.powmod(h, self.n, self.nsquare)
+            self.exp_bits = (int(n).bit_length() + 1) // 2
         self.moduli = [gmpy2.mpz(p) ** 2, gmpy2.mpz(q) ** 2] if p else [self.nsquare]
-        self.tables = [self._build(base % m, m) for m in self.moduli]
+        # Per modulus: the exclusive bound of its exponent (0: `exp_bits` random bits).
+        self.orders = [material.wp, material.wq] if p and material.hs else [0] * len(self.moduli)
+        self.tables = [
+            self._build(base % m, m, int(w).bit_length() if w else self.exp_bits)
+            for m, w in zip(self.moduli, self.orders, strict=True)
+        ]
         if p:
             self._crt = gmpy2.invert(self.moduli[0], self.moduli[1])
 
-    def _build(self, base: Any, modulus: Any) -> list[list[Any]]:
+    def _build(self, base: Any, modulus: Any, exp_bits: int) -> list[list[Any]]:
         table = []
-        for _ in range(-(-self.exp_bits // self.window)):
+        for _ in range(-(-exp_bits // self.window)):
             row = [gmpy2.mpz(1), base]
             for _ in range(2, 1 << self.window):
                 row.append(row[-1] * base % modulus)
@@ -96,14 +121,25 @@ class Obfuscator:
             base = row[-1] * base % modulus
         return table
 
+    def _exponents(self) -> list[int]:
+        """One exponent per modulus (never all zero).
+
+        Below ω_p and ω_q for the key holder of a subgroup key, else the same
+        `exp_bits`-bit r for every modulus.
+        """
+        while True:
+            if self.orders[0]:
+                rs = [secrets.randbelow(int(w)) for w in self.orders]
+            else:
+                rs = [secrets.randbits(self.exp_bits)] * len(self.moduli)
+            if any(rs):
+                return rs
+
     def zero(self) -> Any:
-        """h_s^r mod n² for a fresh uniformly random exp_bits-bit r (never r = 0)."""
-        r = 0
-        while r == 0:
-            r = secrets.randbits(self.exp_bits)
+        """h_s^r mod n² for a fresh random r (see `_exponents`)."""
         mask = (1 << self.window) - 1
         parts = []
-        for table, modulus in zip(self.tables, self.moduli, strict=True):
+        for table, modulus, r in zip(self.tables, self.moduli, self._exponents(), strict=True):
             acc = gmpy2.mpz(1)
             rest = r
             for row in table:
@@ -123,19 +159,23 @@ class _KeyState:
         self.n = gmpy2.mpz(material.n)
         self.nsquare = self.n * self.n
         self.width = (int(self.nsquare).bit_length() + 7) // 8
-        self.obfuscator = Obfuscator(material.n, material.p, material.q)
+        self.obfuscator = Obfuscator(material)
         self.p = gmpy2.mpz(material.p)
         self.q = gmpy2.mpz(material.q)
         if material.p:
             self.psquare = self.p * self.p
             self.qsquare = self.q * self.q
-            self.hp = self._h(self.p, self.psquare)
-            self.hq = self._h(self.q, self.qsquare)
+            # Decryption exponents: the order of every randomizer modulo p² (resp. q²).
+            subgroup = bool(material.hs)
+            self.ep = gmpy2.mpz(material.wp) if subgroup else self.p - 1
+            self.eq = gmpy2.mpz(material.wq) if subgroup else self.q - 1
+            self.hp = self._h(self.p, self.psquare, self.ep)
+            self.hq = self._h(self.q, self.qsquare, self.eq)
             self.p_inv = gmpy2.invert(self.p, self.q)
 
-    def _h(self, prime: Any, square: Any) -> Any:
+    def _h(self, prime: Any, square: Any, exponent: Any) -> Any:
         g = (self.n + 1) % square
-        return gmpy2.invert((gmpy2.powmod(g, prime - 1, square) - 1) // prime, prime)
+        return gmpy2.invert((gmpy2.powmod(g, exponent, square) - 1) // prime, prime)
 
 
 StateKey = tuple[int, bool]
@@ -181,14 +221,17 @@ def encrypt_blob(key: StateKey, plaintexts: bytes) -> tuple[bytes, float]:
 
 
 def decrypt_blob(key: StateKey, ciphertexts: bytes) -> tuple[bytes, float]:
-    """CRT decryption: two half-size powmods per ciphertext."""
+    """CRT decryption: two half-size powmods per ciphertext.
+
+    The exponents are ω_p and ω_q for a subgroup key, p - 1 and q - 1 otherwise.
+    """
     st = _state(key)
     out = []
     spent = 0.0
     for c in split_ints(ciphertexts, st.width):
         t0 = time.perf_counter()
-        xp = gmpy2.powmod(c % st.psquare, st.p - 1, st.psquare)
-        xq = gmpy2.powmod(c % st.qsquare, st.q - 1, st.qsquare)
+        xp = gmpy2.powmod(c % st.psquare, st.ep, st.psquare)
+        xq = gmpy2.powmod(c % st.qsquare, st.eq, st.qsquare)
         spent += time.perf_counter() - t0
         mp = (xp - 1) // st.p * st.hp % st.p
         mq = (xq - 1) // st.q * st.hq % st.q

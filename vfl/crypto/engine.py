@@ -1,11 +1,14 @@
 """The Paillier engine: packed encryption, CRT decryption and the two homomorphic products.
 
-Cost per call (s slots per ciphertext, k = bits of n; "table product" = ceil(k/16) modular
-multiplications from the fixed-base table, about 1/8 of a full-length powmod):
+Cost per call (s slots per ciphertext, k = bits of n; "table product" = ceil(bits(r)/8)
+modular multiplications from the fixed-base table: 72 modulo n² for a 2048-bit subgroup key
+without the factors, 2 × 28 modulo p², q² for its key holder, 128 for a djn key; see
+`vfl.crypto.keys` for the two schemes):
 
     encrypt(x rows×cols, axis)   one table product per ciphertext:
                                  ceil(rows/s)·cols (axis 0) or rows·ceil(cols/s) (axis 1)
-    decrypt_ints                 two half-size powmods (CRT) per ciphertext
+    decrypt_ints                 two half-size powmods (CRT) per ciphertext, with 224-bit
+                                 exponents ω_p, ω_q (subgroup key) or p - 1, q - 1 (djn)
     matmul([[X]] rows×d, A d×h)  ceil(rows/s)·h multi-exponentiations over d bases (shared
                                  squarings; tables shared by the h outputs of one chunk,
                                  see `_kernels.multi_exp_columns`) + as many table
@@ -111,10 +114,15 @@ class PaillierEngine:
             raise KeyMismatchError("private key does not belong to this public key")
         self.public_key = public_key
         self.private_key = private_key
+        orders = private_key.orders if private_key and private_key.orders else (0, 0)
         material = KeyMaterial(
             n=public_key.n,
             p=private_key.p if private_key else 0,
             q=private_key.q if private_key else 0,
+            hs=public_key.hs or 0,
+            randomizer_bits=public_key.randomizer_bits,
+            wp=orders[0],
+            wq=orders[1],
         )
         self._runner = KernelRunner(material, workers)
         self._width = public_key.ciphertext_bytes
@@ -268,11 +276,14 @@ class PaillierEngine:
         """Columns per output ciphertext that minimise the modular multiplications.
 
         Stacking k columns costs (k-1)·n_bases·run·slot_bits squarings (shifting the
-        bases) and saves n_out - ceil(n_out/k) outputs, each about 15/32·bits(n)
-        multiplications: its re-randomization (bits/16) and the key holder's CRT
-        decryption (two half-size powmods with half-length exponents, ~0.4·bits).
+        bases) and saves n_out - ceil(n_out/k) outputs, each costing its re-randomization
+        (bits(r)/8 multiplications modulo n²) and the key holder's CRT decryption (two
+        half-size powmods with exponents of e bits, about 0.8·e in multiplications modulo
+        n²; e = |ω_p| for a subgroup key, bits(n)/2 for a djn key).
         """
-        per_output = self.public_key.n.bit_length() * 15 // 32
+        pk = self.public_key
+        exponent_bits = (pk.randomizer_bits - 128) // 2 if pk.hs is not None else pk.bits // 2
+        per_output = -(-pk.randomizer_bits // 8) + exponent_bits * 4 // 5
         best, choice = 0, 1
         for k in range(2, stack_factor(run, slots) + 1):
             saved = (n_out - -(-n_out // k)) * per_output

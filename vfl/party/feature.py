@@ -166,7 +166,7 @@ class FeatureRunner:
         public = b""
         if self.cfg.protection == "paillier":
             self._key = self._key or load_or_create_key(
-                self.workdir / "keys" / "paillier.key", self.cfg.key_bits
+                self.workdir / "keys" / "paillier.key", self.cfg.key_bits, self.cfg.key_scheme
             )
             public = self._key.public_key.to_bytes()
             pk = self._key.public_key

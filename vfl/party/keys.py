@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from vfl.crypto import PrivateKey, generate_keypair
+from vfl.crypto.keys import DEFAULT_KEY_SCHEME
 
 __all__ = ["load_or_create_key"]
 
 
-def load_or_create_key(path: Path, bits: int) -> PrivateKey:
-    """This party's Paillier key: loaded from `path`, or generated and saved there (0600)."""
+log = logging.getLogger(__name__)
+
+
+def load_or_create_key(path: Path, bits: int, scheme: str = DEFAULT_KEY_SCHEME) -> PrivateKey:
+    """This party's Paillier key: loaded from `path`, or generated and saved there (0600).
+
+    A new key has `bits` and `scheme`. An existing key is kept even if the settings now
+    differ (it is logged), so a resumed run keeps decrypting its checkpointed state.
+    """
     if path.is_file():
-        return PrivateKey.load(path)
-    _, private = generate_keypair(bits)
+        key = PrivateKey.load(path)
+        pub = key.public_key
+        if (pub.bits, pub.scheme) != (bits, scheme):
+            log.warning(
+                "keeping the existing %d-bit %s Paillier key in %s (settings ask for %d-bit %s;"
+                " delete the file to make a new key)",
+                pub.bits,
+                pub.scheme,
+                path,
+                bits,
+                scheme,
+            )
+        return key
+    _, private = generate_keypair(bits, scheme)
     path.parent.mkdir(parents=True, exist_ok=True)
     private.save(path)
     return private

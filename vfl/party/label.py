@@ -166,7 +166,9 @@ class LabelCoordinator:
             self._load_state(self._model)
         self._engine: PaillierEngine | None = None
         if cfg.protection == "paillier":
-            key = load_or_create_key(workdir / "keys" / "paillier.key", cfg.key_bits)
+            key = load_or_create_key(
+                workdir / "keys" / "paillier.key", cfg.key_bits, cfg.key_scheme
+            )
             self._engine = PaillierEngine(key.public_key, key, workers=cfg.workers)
             pk = key.public_key
             self._emit("key", {"owner": name, "fingerprint": pk.fingerprint, "n": pk.n})
@@ -285,7 +287,7 @@ class LabelCoordinator:
             if self._engine is None:
                 raise ProtocolViolationError("the label party has no Paillier key")
             key = PublicKey.from_bytes(msg.public_key)
-            if key == self._engine.public_key:
+            if key.n == self._engine.public_key.n:
                 raise PeerRefusedError(f"party {party!r} announced the label party's own key")
             engine = PaillierEngine(key, workers=self.cfg.workers)
             self._emit("key", {"owner": party, "fingerprint": key.fingerprint, "n": key.n})

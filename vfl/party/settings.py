@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from vfl.crypto.keys import KEY_SCHEMES
 from vfl.errors import ConfigError
 from vfl.protocol import LayerSpec
 
@@ -42,6 +43,10 @@ class TrainConfig:
         interactive_width: h, the shared latent width.
         interactive_lr: plain-SGD learning rate of the interactive weights.
         key_bits: Paillier modulus size, 2048 (default) or 3072.
+        key_scheme: how this party's new Paillier key randomizes: "subgroup" (default: a
+            published base of secret 448-bit order, about 4× faster decryption) or "djn"
+            (each process its own base; the classic assumption). See THREAT_MODEL.md. Only
+            used when the party generates its key (an existing key file is kept).
         noise_scale: size of the noise each feature party folds into the weight gradient.
         task: "binary", "multiclass" or "regression" (label party).
         n_classes: classes of a multiclass task.
@@ -69,6 +74,7 @@ class TrainConfig:
     interactive_width: int = 32
     interactive_lr: float = 0.05
     key_bits: int = 2048
+    key_scheme: str = "subgroup"
     noise_scale: float = 1e-3
     task: str = "binary"
     n_classes: int = 2
@@ -125,6 +131,7 @@ def parse_train_config(section: Mapping[str, Any] | None, problems: list[str]) -
     _choice(problems, "optimizer", cfg.get("optimizer", "adam"), _OPTIMIZERS)
     _choice(problems, "task", cfg.get("task", "binary"), _TASKS)
     _choice(problems, "combine", cfg.get("combine", "sum"), _COMBINE)
+    _choice(problems, "key_scheme", cfg.get("key_scheme", "subgroup"), KEY_SCHEMES)
     values = {k: v for k, v in cfg.items() if k in known}
     if "hidden" in values:
         values["hidden"] = tuple(values["hidden"])

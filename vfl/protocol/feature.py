@@ -62,7 +62,7 @@ class PaillierFeatureLayer:
     ) -> None:
         if engine.private_key is None:
             raise ProtocolViolationError("the feature side needs its own private key")
-        if label_engine.public_key == engine.public_key:
+        if label_engine.public_key.n == engine.public_key.n:
             raise ProtocolViolationError("the label party's key must differ from this party's")
         if noise_share.shape != (spec.in_dim, spec.out_dim):
             raise ProtocolViolationError(

@@ -56,7 +56,7 @@ class PaillierLabelLayer:
     ) -> None:
         if engine.private_key is None:
             raise ProtocolViolationError("the label side needs its own private key")
-        if party_engine.public_key == engine.public_key:
+        if party_engine.public_key.n == engine.public_key.n:
             raise ProtocolViolationError("the feature party's key must differ from this party's")
         if weight_share.shape != (spec.in_dim, spec.out_dim):
             raise ProtocolViolationError(

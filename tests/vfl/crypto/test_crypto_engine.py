@@ -299,9 +299,11 @@ def test_public_only_and_key_holder_encryptions_agree(
     assert_randomized(theirs, keypair[0])
     holder_state = _kernels._STATE[(keypair[0].n, True)]
     public_state = _kernels._STATE[(keypair[0].n, False)]
-    assert holder_state.obfuscator.tables[0][0][1] != public_state.obfuscator.tables[0][0][1] % (
-        keypair[1].p ** 2
-    )
+    # Both draw from the published base h_s: the key holder's table is h_s mod p².
+    hs = keypair[0].hs
+    assert hs is not None
+    assert public_state.obfuscator.tables[0][0][1] == hs
+    assert holder_state.obfuscator.tables[0][0][1] == hs % keypair[1].p ** 2
     assert (engine.decrypt_ints(theirs) == encode_values(x, BUDGET)).all()
     assert (engine.decrypt_ints(rerandomized) == encode_values(x, BUDGET)).all()
 
@@ -351,8 +353,9 @@ def test_stacking_many_bases_for_few_outputs_does_not_pay(engine: PaillierEngine
 
 
 def test_a_stacked_ciphertext_with_garbage_beyond_its_columns_is_refused(
-    engine: PaillierEngine,
+    djn_engine: PaillierEngine,
 ) -> None:
+    engine = djn_engine  # a djn key's outputs cost more, so three columns stack here
     x = np.ones((2, 3))
     y = engine.tmatmul(engine.encrypt(x, 1, UNMASKED), np.ones((2, 3)))  # 3 columns
     assert y.stack >= 3 and len(y.ciphertexts) == 1
@@ -392,3 +395,49 @@ def test_stacked_outputs_round_trip_the_wire_and_bad_stacks_are_refused(
             from_wire(data, bad, engine.public_key)
     with pytest.raises(EncodingBoundsError, match="cannot be multiplied again"):
         engine.matmul(y, np.ones((5, 1)))
+
+
+# ---- the two key schemes ------------------------------------------------------------------
+
+
+def test_djn_keys_work_with_a_base_of_each_process(
+    djn_keypair: tuple[PublicKey, PrivateKey],
+) -> None:
+    """djn keys publish no base: each process draws its own, and every operation still
+    decrypts exactly (with exponents p - 1 and q - 1)."""
+    pk, sk = djn_keypair
+    x = np.linspace(-4, 4, 26).reshape(13, 2)
+    a = np.array([[0.5, -1.0, 2.0], [1.5, 0.25, -2.0]])
+    with (
+        PaillierEngine(pk, sk, workers=1) as holder,
+        PaillierEngine(pk, workers=1) as public_only,
+    ):
+        theirs = public_only.encrypt(x, 0, BUDGET)
+        product = public_only.matmul(holder.encrypt(x, 0, BUDGET), a)
+        assert (holder.decrypt_ints(theirs) == encode_values(x, BUDGET)).all()
+        got = holder.decrypt_product(product, x, a, "matmul")
+        assert np.abs(got - x @ a).max() <= product_tolerance(BUDGET, 2)
+    holder_state = _kernels._STATE[(pk.n, True)]
+    public_state = _kernels._STATE[(pk.n, False)]
+    assert holder_state.obfuscator.tables[0][0][1] != public_state.obfuscator.tables[0][0][1] % (
+        sk.p**2
+    )
+    assert public_state.obfuscator.exp_bits == 512
+
+
+def test_subgroup_products_decrypt_with_phe_as_well(
+    engine: PaillierEngine, keypair: tuple[PublicKey, PrivateKey]
+) -> None:
+    """Subgroup ciphertexts are ordinary Paillier ciphertexts: phe's decryption (exponents
+    p - 1, q - 1) and the engine's fast one (ω_p, ω_q) agree on fresh and product outputs."""
+    pk, sk = keypair
+    x = np.linspace(-4, 4, 26).reshape(13, 2)
+    with PaillierEngine(pk, workers=1) as public_only:
+        outputs = [
+            engine.encrypt(x, 0, BUDGET),
+            public_only.matmul(engine.encrypt(x, 0, BUDGET), np.ones((2, 3))),
+        ]
+    for p in outputs:
+        theirs = [sk.phe.raw_decrypt(int(c)) for c in p.ciphertexts]
+        fast = engine._batch("decrypt", _kernels.decrypt_blob, list(p.ciphertexts))
+        assert [int(m) for m in fast] == theirs

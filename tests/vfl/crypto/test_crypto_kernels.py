@@ -2,7 +2,7 @@ import gmpy2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vfl.crypto import _multiexp
+from vfl.crypto import PrivateKey, PublicKey, _multiexp
 from vfl.crypto._kernels import KeyMaterial, Obfuscator
 from vfl.crypto._multiexp import multi_exp_columns
 
@@ -41,7 +41,7 @@ def test_both_layouts_are_exercised_and_agree() -> None:
 def test_obfuscator_gives_distinct_n_th_residues() -> None:
     p, q = 1000000007, 998244353
     n = p * q
-    obf = Obfuscator(n)
+    obf = Obfuscator(KeyMaterial(n=n))
     zs = {int(obf.zero()) for _ in range(20)}
     assert len(zs) == 20
     lam = (p - 1) * (q - 1)
@@ -53,7 +53,7 @@ def test_obfuscator_gives_distinct_n_th_residues() -> None:
 def test_crt_obfuscator_gives_encryptions_of_zero() -> None:
     p, q = 1000000007, 998244353
     n = p * q
-    obf = Obfuscator(n, p, q)
+    obf = Obfuscator(KeyMaterial(n=n, p=p, q=q))
     lam = (p - 1) * (q - 1)
     zs = [int(obf.zero()) for _ in range(20)]
     assert len(set(zs)) == 20
@@ -64,3 +64,26 @@ def test_crt_obfuscator_gives_encryptions_of_zero() -> None:
 def test_key_material_repr_hides_the_factors() -> None:
     text = repr(KeyMaterial(n=1000000007 * 998244353, p=1000000007, q=998244353))
     assert "1000000007" not in text and "998244353" not in text
+
+
+def test_subgroup_obfuscators_stay_in_the_published_subgroup(
+    keypair: tuple[PublicKey, PrivateKey],
+) -> None:
+    """Subgroup keys: the key holder's and everyone else's encryptions of zero are powers of
+    the published h_s, so raising them to ω = ω_p·ω_q gives 1 (the fast decryption relies on
+    it); the other party's exponents have `randomizer_bits` bits."""
+    pk, sk = keypair
+    assert pk.hs is not None and sk.orders is not None
+    wp, wq = sk.orders
+    public = Obfuscator(KeyMaterial(n=pk.n, hs=pk.hs, randomizer_bits=pk.randomizer_bits))
+    holder = Obfuscator(
+        KeyMaterial(
+            n=pk.n, p=sk.p, q=sk.q, hs=pk.hs, randomizer_bits=pk.randomizer_bits, wp=wp, wq=wq
+        )
+    )
+    assert public.exp_bits == pk.randomizer_bits == (wp * wq).bit_length() + 128
+    assert [len(t) for t in holder.tables] == [-(-wp.bit_length() // 8), -(-wq.bit_length() // 8)]
+    zs = [int(obf.zero()) for obf in (public, holder) for _ in range(10)]
+    assert len(set(zs)) == 20
+    for z in zs:
+        assert pow(z, wp * wq, pk.nsquare) == 1 and z % pk.n != 1

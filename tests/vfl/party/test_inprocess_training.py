@@ -10,9 +10,11 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from vfl.crypto import PrivateKey
 from vfl.party import FeatureRunner, LabelCoordinator, LabelData, TrainConfig
 
 
@@ -29,7 +31,14 @@ def _tower(in_dim, seed):
     return nn.Sequential(nn.Linear(in_dim, 8), nn.Tanh(), nn.Linear(8, 4), nn.Tanh())
 
 
-def _run(tmp: Path, protection: str, epochs=2, parties=("imaging", "genomics"), resume=False):
+def _run(
+    tmp: Path,
+    protection: str,
+    epochs=2,
+    parties=("imaging", "genomics"),
+    resume=False,
+    key_scheme="subgroup",
+):
     xa, xb, y = _cohort()
     inputs = {"imaging": xa, "genomics": xb, "clinical": xa[:, 3:] * xb[:, :3]}
     cfg = TrainConfig(
@@ -37,6 +46,7 @@ def _run(tmp: Path, protection: str, epochs=2, parties=("imaging", "genomics"), 
         epochs=epochs,
         batch_size=32,
         key_bits=1024,
+        key_scheme=key_scheme,
         workers=1,
         interactive_width=4,
         hidden=(8,),
@@ -86,9 +96,13 @@ def _run(tmp: Path, protection: str, epochs=2, parties=("imaging", "genomics"), 
     return result, label, runners
 
 
-def test_protected_training_tracks_plaintext_split_learning(tmp_path):
-    protected, _, _ = _run(tmp_path / "p", "paillier")
+@pytest.mark.parametrize("key_scheme", ["subgroup", "djn"])
+def test_protected_training_tracks_plaintext_split_learning(tmp_path, key_scheme):
+    protected, _, runners = _run(tmp_path / "p", "paillier", key_scheme=key_scheme)
     plain, _, _ = _run(tmp_path / "q", "plaintext")
+    for party in ("label", *(r.party for r in runners)):
+        key = PrivateKey.load(tmp_path / "p" / party / "keys" / "paillier.key")
+        assert key.public_key.scheme == key_scheme
     p_loss = [h["train_loss"] for h in protected.history]
     q_loss = [h["train_loss"] for h in plain.history]
     assert len(p_loss) == 2
@@ -110,8 +124,6 @@ def test_three_parties_train_and_checkpoint(tmp_path):
 
 def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path):
     import time
-
-    import pytest
 
     from vfl.errors import EncodingBoundsError, TrainingError
 

@@ -110,5 +110,14 @@ def test_plaintext_protection_warns_loudly(caplog):
 
 def test_train_config_errors_are_reported_together():
     with pytest.raises(ConfigError) as err:
-        require_valid({"protection": "rot13", "epochs": 0, "key_bits": 512, "colour": "red"})
-    assert len(err.value.problems) == 4
+        require_valid(
+            {
+                "protection": "rot13",
+                "epochs": 0,
+                "key_bits": 512,
+                "colour": "red",
+                "key_scheme": "rsa",
+            }
+        )
+    assert len(err.value.problems) == 5
+    assert any("key_scheme must be one of subgroup, djn" in p for p in err.value.problems)
