@@ -43,7 +43,7 @@ from vfl.crypto import (  # noqa: E402
     generate_keypair,
     scalar_side_correction,
 )
-from vfl.crypto._kernels import Obfuscator  # noqa: E402
+from vfl.crypto._kernels import KeyMaterial, Obfuscator  # noqa: E402
 
 
 def timed(fn: Any, *args: Any) -> tuple[Any, float]:
@@ -149,10 +149,18 @@ def _finish(raw: Any, x: np.ndarray, a: np.ndarray, budget: ProductBudget, op: A
 
 
 def obfuscator_costs(pk: Any, sk: Any, reps: int) -> dict[str, float]:
-    """ms per fresh encryption of zero: phe-style r^n, DJN powmod, DJN fixed-base tables."""
+    """ms per fresh encryption of zero: phe-style r^n, DJN powmod, DJN fixed-base tables,
+    and the subgroup key's tables (published base: the other party's and the key holder's)."""
     n, n2 = gmpy2.mpz(pk.n), gmpy2.mpz(pk.nsquare)
-    obf = Obfuscator(pk.n)
-    crt = Obfuscator(pk.n, sk.p, sk.q)
+    obf = Obfuscator(KeyMaterial(n=pk.n))
+    crt = Obfuscator(KeyMaterial(n=pk.n, p=sk.p, q=sk.q))
+    wp, wq = sk.orders
+    sub_public = Obfuscator(KeyMaterial(n=pk.n, hs=pk.hs, randomizer_bits=pk.randomizer_bits))
+    sub_holder = Obfuscator(
+        KeyMaterial(
+            n=pk.n, p=sk.p, q=sk.q, hs=pk.hs, randomizer_bits=pk.randomizer_bits, wp=wp, wq=wq
+        )
+    )
     hs = obf.tables[0][0][1]
     _, full = timed(lambda: [gmpy2.powmod(secrets.randbelow(pk.n), n, n2) for _ in range(reps)])
     _, short = timed(
@@ -160,11 +168,15 @@ def obfuscator_costs(pk: Any, sk: Any, reps: int) -> dict[str, float]:
     )
     _, table = timed(lambda: [obf.zero() for _ in range(reps)])
     _, table_crt = timed(lambda: [crt.zero() for _ in range(reps)])
+    _, sub_table = timed(lambda: [sub_public.zero() for _ in range(reps)])
+    _, sub_table_crt = timed(lambda: [sub_holder.zero() for _ in range(reps)])
     return {
         "phe_r^n_ms": full / reps * 1e3,
         "djn_powmod_ms": short / reps * 1e3,
         "djn_fixed_base_table_ms": table / reps * 1e3,
         "djn_fixed_base_table_crt_ms": table_crt / reps * 1e3,
+        "subgroup_table_ms": sub_table / reps * 1e3,
+        "subgroup_table_crt_ms": sub_table_crt / reps * 1e3,
     }
 
 
