@@ -6,7 +6,7 @@ Two key schemes, both ordinary Paillier (g = n + 1; phe decrypts either's cipher
   secret prime order ω_p modulo p and ω_q modulo q (224 bits each at 2048-bit keys, 256 at
   3072), p - 1 = 2·ω_p·u_p and q - 1 = 2·ω_q·u_q. Every encryption and re-randomization
   under the key uses h_s^r as its randomizer, so the key holder decrypts with exponents ω_p
-  and ω_q instead of p - 1 and q - 1 (about 4.5× cheaper), and its own encryptions need
+  and ω_q instead of p - 1 and q - 1 (about 4× cheaper), and its own encryptions need
   only 2 × 28 table multiplications. The other party draws r with `randomizer_bits` =
   |ω_p·ω_q| + 128 bits, statistically close to uniform on ⟨h_s⟩.
 - ``"djn"``: no published base; every process draws its own h = -x² and r has ⌈k/2⌉ bits
