@@ -22,7 +22,7 @@ from torch import nn
 from vfl.crypto import PaillierEngine, PrivateKey, PublicKey
 from vfl.errors import CheckpointError, PeerError, TrainingError, VflError
 from vfl.party.checkpoint import CheckpointStore
-from vfl.party.keys import load_or_create_key
+from vfl.party.keys import check_peer_scheme, load_or_create_key
 from vfl.party.settings import TrainConfig
 from vfl.protocol import (
     Hello,
@@ -199,6 +199,9 @@ class FeatureRunner:
         if self._engine is None:
             raise CheckpointError("no Paillier key available")
         label_key = PublicKey.from_bytes(reply.public_key)
+        check_peer_scheme(
+            label_key, self.cfg.peer_key_schemes, f"the label party {self.label_name!r}"
+        )
         if self._label_engine is None or self._label_engine.public_key != label_key:
             if self._label_engine is not None:
                 self._label_engine.close()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from vfl.crypto import PrivateKey, generate_keypair
+from vfl.crypto import PrivateKey, PublicKey, generate_keypair
 from vfl.crypto.keys import DEFAULT_KEY_SCHEME
+from vfl.errors import PeerRefusedError
 
-__all__ = ["load_or_create_key"]
+__all__ = ["check_peer_scheme", "load_or_create_key"]
 
 
 log = logging.getLogger(__name__)
@@ -38,3 +39,16 @@ def load_or_create_key(path: Path, bits: int, scheme: str = DEFAULT_KEY_SCHEME) 
     path.parent.mkdir(parents=True, exist_ok=True)
     private.save(path)
     return private
+
+
+def check_peer_scheme(key: PublicKey, accepted: tuple[str, ...], owner: str) -> None:
+    """Refuse a peer's key whose scheme this party's `[train] peer_key_schemes` excludes.
+
+    Raises:
+        PeerRefusedError: naming the peer, its scheme and the setting.
+    """
+    if key.scheme not in accepted:
+        raise PeerRefusedError(
+            f"{owner}'s Paillier key uses the {key.scheme} scheme, which this party's "
+            f"[train] peer_key_schemes = {list(accepted)} does not accept"
+        )

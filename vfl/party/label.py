@@ -34,7 +34,7 @@ from vfl.errors import (
 )
 from vfl.fusion import FusionHead, head_backward, make_task
 from vfl.party.checkpoint import CheckpointStore
-from vfl.party.keys import load_or_create_key
+from vfl.party.keys import check_peer_scheme, load_or_create_key
 from vfl.party.schedule import Schedule
 from vfl.party.settings import TrainConfig
 from vfl.protocol import (
@@ -289,6 +289,7 @@ class LabelCoordinator:
             key = PublicKey.from_bytes(msg.public_key)
             if key.n == self._engine.public_key.n:
                 raise PeerRefusedError(f"party {party!r} announced the label party's own key")
+            check_peer_scheme(key, self.cfg.peer_key_schemes, f"party {party!r}")
             engine = PaillierEngine(key, workers=self.cfg.workers)
             self._emit("key", {"owner": party, "fingerprint": key.fingerprint, "n": key.n})
             share = initial_weight_share(self.cfg.seed, party, spec)

@@ -47,6 +47,9 @@ class TrainConfig:
             published base of secret 448-bit order, about 4× faster decryption) or "djn"
             (each process its own base; the classic assumption). See THREAT_MODEL.md. Only
             used when the party generates its key (an existing key file is kept).
+        peer_key_schemes: the schemes this party accepts for its peers' keys (default
+            both). A party that does not trust its peer to generate a subgroup key honestly
+            sets ["djn"] and refuses the run otherwise (THREAT_MODEL, residual leak 8).
         noise_scale: size of the noise each feature party folds into the weight gradient.
         task: "binary", "multiclass" or "regression" (label party).
         n_classes: classes of a multiclass task.
@@ -75,6 +78,7 @@ class TrainConfig:
     interactive_lr: float = 0.05
     key_bits: int = 2048
     key_scheme: str = "subgroup"
+    peer_key_schemes: tuple[str, ...] = KEY_SCHEMES
     noise_scale: float = 1e-3
     task: str = "binary"
     n_classes: int = 2
@@ -132,9 +136,15 @@ def parse_train_config(section: Mapping[str, Any] | None, problems: list[str]) -
     _choice(problems, "task", cfg.get("task", "binary"), _TASKS)
     _choice(problems, "combine", cfg.get("combine", "sum"), _COMBINE)
     _choice(problems, "key_scheme", cfg.get("key_scheme", "subgroup"), KEY_SCHEMES)
+    peers = cfg.get("peer_key_schemes", list(KEY_SCHEMES))
+    if not (isinstance(peers, list | tuple) and peers and set(peers) <= set(KEY_SCHEMES)):
+        problems.append(
+            f"[train] peer_key_schemes must be a non-empty list of {', '.join(KEY_SCHEMES)}"
+        )
     values = {k: v for k, v in cfg.items() if k in known}
-    if "hidden" in values:
-        values["hidden"] = tuple(values["hidden"])
+    for key in ("hidden", "peer_key_schemes"):
+        if key in values:
+            values[key] = tuple(values[key])
     if problems:
         return TrainConfig()
     result = TrainConfig(**values)

@@ -171,3 +171,48 @@ def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path)
     thread.join(timeout=60)
     assert failures and "alpha_bound" in str(failures[0])
     label.close()
+
+
+@pytest.mark.parametrize("strict", ["label", "feature"])
+def test_a_party_refuses_a_peer_key_scheme_it_does_not_accept(tmp_path, strict):
+    """`peer_key_schemes = ["djn"]` at either side refuses the other's subgroup key at hello,
+    with an error naming the peer, its scheme and the setting."""
+    from vfl.errors import PeerRefusedError
+
+    xa, _, y = _cohort()
+    base = TrainConfig(epochs=1, batch_size=32, key_bits=1024, workers=1, interactive_width=4)
+    strict_cfg = TrainConfig(
+        epochs=1,
+        batch_size=32,
+        key_bits=1024,
+        workers=1,
+        interactive_width=4,
+        peer_key_schemes=("djn",),
+    )
+    label = LabelCoordinator(
+        run_id="r1",
+        cfg=strict_cfg if strict == "label" else base,
+        parties=("imaging",),
+        data=LabelData(labels=torch.tensor(y)),
+        n_rows=len(y),
+        alignment_digest="d",
+        workdir=tmp_path / "label",
+        timeout_s=30,
+    )
+    runner = FeatureRunner(
+        party="imaging",
+        service=label,
+        cfg=strict_cfg if strict == "feature" else base,
+        tower=_tower(xa.shape[1], 0),
+        inputs=xa,
+        n_rows=len(y),
+        alignment_digest="d",
+        workdir=tmp_path / "imaging",
+        run_id="r1",
+    )
+    peer = "party 'imaging'" if strict == "label" else "the label party"
+    try:
+        with pytest.raises(PeerRefusedError, match=f"{peer}.*subgroup scheme.*peer_key_schemes"):
+            runner.run()
+    finally:
+        label.close()

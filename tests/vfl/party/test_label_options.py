@@ -121,3 +121,11 @@ def test_train_config_errors_are_reported_together():
         )
     assert len(err.value.problems) == 5
     assert any("key_scheme must be one of subgroup, djn" in p for p in err.value.problems)
+
+
+def test_peer_key_schemes_setting():
+    assert require_valid({}).peer_key_schemes == ("subgroup", "djn")
+    assert require_valid({"peer_key_schemes": ["djn"]}).peer_key_schemes == ("djn",)
+    for bad in ([], ["rsa"], "djn"):
+        with pytest.raises(ConfigError, match="peer_key_schemes must be a non-empty list"):
+            require_valid({"peer_key_schemes": bad})
