@@ -122,14 +122,15 @@ def test_three_parties_train_and_checkpoint(tmp_path):
     assert all(r.store.epochs() == (1,) for r in runners)
 
 
-def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path):
-    import time
+def _one_party_config(**changes):
+    return TrainConfig(
+        epochs=1, batch_size=32, key_bits=1024, workers=1, interactive_width=4, **changes
+    )
 
-    from vfl.errors import EncodingBoundsError, TrainingError
 
-    xa, _, y = _cohort()
-    cfg = TrainConfig(epochs=1, batch_size=32, key_bits=1024, workers=1, interactive_width=4)
-    label = LabelCoordinator(
+def _one_party_label(tmp_path, cfg, y, timeout_s):
+    """A label coordinator for one feature party, "imaging"."""
+    return LabelCoordinator(
         run_id="r1",
         cfg=cfg,
         parties=("imaging",),
@@ -137,8 +138,18 @@ def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path)
         n_rows=len(y),
         alignment_digest="d",
         workdir=tmp_path / "label",
-        timeout_s=600,
+        timeout_s=timeout_s,
     )
+
+
+def test_a_feature_party_error_stops_the_label_party_at_once_naming_it(tmp_path):
+    import time
+
+    from vfl.errors import EncodingBoundsError, TrainingError
+
+    xa, _, y = _cohort()
+    cfg = _one_party_config()
+    label = _one_party_label(tmp_path, cfg, y, timeout_s=600)
     torch.manual_seed(0)
     wild = nn.Sequential(nn.Linear(6, 4))  # no bounded activation: embeddings beyond ±2
     with torch.no_grad():
@@ -180,25 +191,8 @@ def test_a_party_refuses_a_peer_key_scheme_it_does_not_accept(tmp_path, strict):
     from vfl.errors import PeerRefusedError
 
     xa, _, y = _cohort()
-    base = TrainConfig(epochs=1, batch_size=32, key_bits=1024, workers=1, interactive_width=4)
-    strict_cfg = TrainConfig(
-        epochs=1,
-        batch_size=32,
-        key_bits=1024,
-        workers=1,
-        interactive_width=4,
-        peer_key_schemes=("djn",),
-    )
-    label = LabelCoordinator(
-        run_id="r1",
-        cfg=strict_cfg if strict == "label" else base,
-        parties=("imaging",),
-        data=LabelData(labels=torch.tensor(y)),
-        n_rows=len(y),
-        alignment_digest="d",
-        workdir=tmp_path / "label",
-        timeout_s=30,
-    )
+    base, strict_cfg = _one_party_config(), _one_party_config(peer_key_schemes=("djn",))
+    label = _one_party_label(tmp_path, strict_cfg if strict == "label" else base, y, timeout_s=30)
     runner = FeatureRunner(
         party="imaging",
         service=label,
