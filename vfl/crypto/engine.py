@@ -282,8 +282,7 @@ class PaillierEngine:
         n²; e = |ω_p| for a subgroup key, bits(n)/2 for a djn key).
         """
         pk = self.public_key
-        exponent_bits = (pk.randomizer_bits - 128) // 2 if pk.hs is not None else pk.bits // 2
-        per_output = -(-pk.randomizer_bits // 8) + exponent_bits * 4 // 5
+        per_output = -(-pk.randomizer_bits // 8) + pk.decryption_exponent_bits * 4 // 5
         best, choice = 0, 1
         for k in range(2, stack_factor(run, slots) + 1):
             saved = (n_out - -(-n_out // k)) * per_output

@@ -112,6 +112,13 @@ class PublicKey:
         return "djn" if self.hs is None else "subgroup"
 
     @property
+    def decryption_exponent_bits(self) -> int:
+        """About the bits of each CRT decryption exponent: |ω_p| (subgroup) or |p| (djn)."""
+        if self.hs is None:
+            return self.bits // 2
+        return (self.randomizer_bits - _STATISTICAL_BITS) // 2
+
+    @property
     def ciphertext_bytes(self) -> int:
         """Width in bytes of one ciphertext on the wire (bytes of n²)."""
         return (self.nsquare.bit_length() + 7) // 8

@@ -100,6 +100,7 @@ def test_subgroup_key_structure(keypair_2048: tuple[PublicKey, PrivateKey]) -> N
         assert (prime - 1) % (2 * order) == 0 and prime % 4 == 3
         assert pow(pk.hs, order, prime**2) == 1 and pk.hs % prime**2 != 1
     assert pk.randomizer_bits == (sk.orders[0] * sk.orders[1]).bit_length() + 128
+    assert pk.decryption_exponent_bits in (223, 224)
     assert math.gcd(sk.p - 1, sk.q - 1) == 2
     assert sk.phe.decrypt(pk.phe.encrypt(12345)) == 12345
 

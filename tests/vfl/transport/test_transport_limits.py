@@ -10,12 +10,10 @@ import pytest
 from fuzzing import FuzzBudget, corrupted
 from hypothesis import given
 from hypothesis import strategies as st
-from transport_fakes import GrpcRig, raw_call
+from transport_fakes import HELLO, GrpcRig, raw_call
 
 from protocols import train_pb2
 from vfl.protocol import ForwardRequest, Hello
-
-HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
 
 
 def test_messages_beyond_grpc_default_4mb_limit_pass(rig):

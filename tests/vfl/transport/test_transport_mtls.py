@@ -3,24 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from transport_fakes import FakeService, GrpcRig
+from transport_fakes import HELLO, FakeService, GrpcRig
 
-from psi import net
-from vfl.certs import init_certs
 from vfl.errors import PeerRefusedError
-from vfl.protocol import Hello
-
-HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    issued = init_certs(tmp_path_factory.mktemp("certs"), ["label", "imaging", "genomics"])
-
-    def tls(party):
-        return net.TlsFiles(issued.ca_cert, issued.party_certs[party], issued.party_keys[party])
-
-    return tls
 
 
 def test_party_with_its_own_certificate_is_served(certs):

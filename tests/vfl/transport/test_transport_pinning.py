@@ -10,25 +10,11 @@ import time
 
 import grpc
 import pytest
-from transport_fakes import RUN, FakeService, GrpcRig
+from transport_fakes import HELLO, RUN, FakeService, GrpcRig
 
 from psi import net
-from vfl.certs import init_certs
 from vfl.errors import PeerIdentityError
-from vfl.protocol import Hello
 from vfl.transport import GrpcTrainClient
-
-HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory):
-    issued = init_certs(tmp_path_factory.mktemp("certs"), ["label", "imaging", "genomics"])
-
-    def tls(party):
-        return net.TlsFiles(issued.ca_cert, issued.party_certs[party], issued.party_keys[party])
-
-    return tls
 
 
 def test_training_client_connects_to_the_label_party_it_pins(certs):

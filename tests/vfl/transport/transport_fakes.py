@@ -14,6 +14,7 @@ from psi import net
 from vfl.errors import ProtocolViolationError
 from vfl.protocol import (
     BackwardReply,
+    Hello,
     HelloReply,
     LayerSpec,
     SessionChangedError,
@@ -22,6 +23,7 @@ from vfl.protocol import (
 from vfl.transport import Deadlines, GrpcTrainClient, add_train_service
 
 RUN = "run-1"
+HELLO = Hello("imaging", "train", "plaintext", 3, 10, "d")
 SPEC = LayerSpec(in_dim=3, out_dim=2, batch_size=6)
 
 
